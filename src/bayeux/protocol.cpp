@@ -1,0 +1,578 @@
+#include "bayeux/protocol.hpp"
+
+#include <algorithm>
+
+#include "bayeux/channel.hpp"
+#include "json/writer.hpp"
+#include "util/ids.hpp"
+
+namespace encke::bayeux {
+
+namespace {
+
+constexpr std::string_view supported_types_json = R"(["websocket","long-polling","callback-polling"])";
+constexpr std::string_view known_types[] = {"websocket", "long-polling", "callback-polling"};
+constexpr std::string_view advice_handshake = R"({"reconnect":"handshake","interval":0})";
+constexpr std::string_view advice_none = R"({"reconnect":"none"})";
+
+bool is_meta(std::string_view ch, std::string_view name) { return ch == name; }
+
+}  // namespace
+
+protocol::protocol(const settings& s, const util::clock& clock, unsigned shard_index)
+    : settings_(s), clock_(clock), shard_(shard_index) {
+    auto advice = [&](bool multiple) {
+        std::string a = "{";
+        if (multiple) a += "\"multiple-clients\":true,";
+        a += "\"reconnect\":\"retry\",\"interval\":";
+        json::append_int(a, multiple ? settings_.multi_session_interval_ms : settings_.interval_ms);
+        a += ",\"timeout\":";
+        json::append_int(a, settings_.timeout_ms);
+        a += ",\"maxInterval\":";
+        json::append_int(a, settings_.max_interval_ms);
+        a += "}";
+        return a;
+    };
+    advice_retry_ = advice(false);
+    advice_multiple_ = advice(true);
+    next_sweep_ = clock_.now();
+}
+
+protocol::~protocol() = default;
+
+int protocol::shard_of(std::string_view client_id) noexcept {
+    if (client_id.size() != 26) return -1;
+    return util::base36_value(client_id[0]);
+}
+
+std::string protocol::error_body(std::string_view error) {
+    std::string r = R"([{"channel":"/meta/unsuccessful","successful":false,"error":)";
+    json::append_string(r, error);
+    r += "}]";
+    return r;
+}
+
+std::string protocol::reply_head(const json::message& m, std::string_view channel, bool ok) const {
+    std::string r;
+    r.reserve(96);
+    r += '{';
+    if (!m.id.empty()) {
+        r += "\"id\":";
+        r += m.id;
+        r += ',';
+    }
+    r += "\"channel\":";
+    json::append_string(r, channel);
+    r += ok ? ",\"successful\":true" : ",\"successful\":false";
+    return r;
+}
+
+void protocol::timesync_ext(std::string& r, const json::message& m) const {
+    if (!m.has_timesync) return;
+    std::int64_t ts = clock_.epoch_ms();
+    r += ",\"ext\":{\"timesync\":{\"tc\":";
+    json::append_int(r, m.timesync_tc);
+    r += ",\"ts\":";
+    json::append_int(r, ts);
+    r += ",\"p\":0,\"a\":";
+    json::append_int(r, m.timesync_tc + m.timesync_o + m.timesync_l - ts);
+    r += "}}";
+}
+
+void protocol::handle(std::span<const json::message> batch, const request_context& ctx,
+                      outcome& out) {
+    auto now = clock_.now();
+    if (batch.size() > settings_.max_messages_per_batch) {
+        // Every message is refused, so no client callback waits for a reply that never comes.
+        for (auto& m : batch) {
+            std::string r = reply_head(m, m.channel_ok ? m.channel : "/meta/unsuccessful", false);
+            r += ",\"error\":\"400::too_many_messages\"}";
+            out.parts.push_back(make_frame(std::move(r)));
+        }
+        stats_.refused.fetch_add(batch.size(), std::memory_order_relaxed);
+        return;
+    }
+    bool alone = batch.size() == 1;
+    for (auto& m : batch) {
+        if (!m.channel_ok) {
+            std::string r = reply_head(m, "/meta/unsuccessful", false);
+            r += m.has_channel ? ",\"error\":\"405::channel_invalid\"}"
+                               : ",\"error\":\"400::channel_missing\"}";
+            out.parts.push_back(make_frame(std::move(r)));
+            stats_.refused.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        std::string_view ch = m.channel;
+        if (is_meta(ch, "/meta/handshake")) {
+            handshake(m, ctx, out);
+            continue;
+        }
+        if (is_meta(ch, "/meta/connect")) {
+            connect(m, ctx, alone, out);
+            continue;
+        }
+        session* s = find(m, ctx);
+        if (!s) {
+            std::string r = reply_head(m, ch, false);
+            r += ",\"error\":\"402::session_unknown\"}";
+            out.parts.push_back(make_frame(std::move(r)));
+            continue;
+        }
+        // Any message keeps the session alive for at least maxInterval more.
+        s->expires_at = std::max(s->expires_at, now + util::millis(settings_.max_interval_ms));
+        if (is_meta(ch, "/meta/subscribe")) subscribe(m, *s, false, out);
+        else if (is_meta(ch, "/meta/unsubscribe")) subscribe(m, *s, true, out);
+        else if (is_meta(ch, "/meta/disconnect")) disconnect(m, *s, out);
+        else publish(m, *s, out);
+    }
+}
+
+session* protocol::find(const json::message& m, const request_context& ctx) {
+    if (m.client_id.empty()) return nullptr;
+    auto it = sessions_.find(m.client_id);
+    if (it == sessions_.end()) return nullptr;
+    session& s = *it->second;
+    if (ctx.kind != transport_kind::websocket && !s.browser_id.empty()) {
+        // A different browser cookie never continues the session (it is someone else's id);
+        // a missing one does unless the strict mode asks for it (PROTOCOL.md §4.2 decision).
+        if (ctx.cookie_sent && ctx.browser_id != s.browser_id) return nullptr;
+        if (!ctx.cookie_sent && settings_.require_browser_cookie) return nullptr;
+    }
+    if (ctx.kind == transport_kind::websocket && ctx.out && s.socket != ctx.out) s.socket = ctx.out;
+    return &s;
+}
+
+void protocol::handshake(const json::message& m, const request_context& ctx, outcome& out) {
+    if (m.has_supported_types) {
+        bool common = std::any_of(m.supported_types.begin(), m.supported_types.end(), [](auto t) {
+            return std::find(std::begin(known_types), std::end(known_types), t) !=
+                   std::end(known_types);
+        });
+        if (!common) {
+            std::string r = reply_head(m, "/meta/handshake", false);
+            std::string types;
+            for (std::size_t i = 0; i < m.supported_types.size(); ++i) {
+                if (i) types += ',';
+                types += m.supported_types[i];
+            }
+            r += ",\"error\":";
+            json::append_string(r, "301:" + types + ":Connection types not supported");
+            r += ",\"version\":\"1.0\",\"supportedConnectionTypes\":";
+            r += supported_types_json;
+            r += ",\"advice\":";
+            r += advice_none;
+            r += '}';
+            out.parts.push_back(make_frame(std::move(r)));
+            stats_.refused.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+    }
+    std::string id;
+    id.reserve(26);
+    id.push_back(util::base36_digit(shard_));
+    id += util::random_base36(25);  // 25 * log2(36) ≈ 129 random bits
+    auto s = std::make_shared<session>(id);
+    s->browser_id = std::string(ctx.browser_id);
+    s->expires_at = clock_.now() + util::millis(settings_.interval_ms + settings_.max_interval_ms);
+    s->ack = m.ext_ack_flag.value_or(false);
+    if (ctx.kind == transport_kind::websocket) s->socket = ctx.out;
+    sessions_.emplace(id, s);
+    out.created = id;
+    stats_.sessions.fetch_add(1, std::memory_order_relaxed);
+    stats_.handshakes.fetch_add(1, std::memory_order_relaxed);
+
+    std::string r = reply_head(m, "/meta/handshake", true);
+    r += ",\"clientId\":\"";
+    r += id;
+    r += "\",\"version\":\"1.0\",\"minimumVersion\":\"1.0\",\"supportedConnectionTypes\":";
+    r += supported_types_json;
+    r += ",\"advice\":";
+    r += advice_retry_;
+    if (s->ack || m.has_timesync) {
+        std::string ts;
+        timesync_ext(ts, m);  // ",\"ext\":{\"timesync\":{...}}"
+        r += ",\"ext\":{";
+        if (s->ack) r += "\"ack\":true";
+        if (!ts.empty()) {
+            if (s->ack) r += ',';
+            r.append(ts, 8, ts.size() - 9);  // the inside of the ext object
+        }
+        r += '}';
+    }
+    r += '}';
+    out.parts.push_back(make_frame(std::move(r)));
+}
+
+void protocol::connect(const json::message& m, const request_context& ctx, bool alone,
+                       outcome& out) {
+    session* sp = find(m, ctx);
+    if (!sp) {
+        std::string r = reply_head(m, "/meta/connect", false);
+        r += ",\"error\":\"402::session_unknown\",\"advice\":";
+        r += advice_handshake;
+        r += '}';
+        out.parts.push_back(make_frame(std::move(r)));
+        return;
+    }
+    session& s = *sp;
+    auto now = clock_.now();
+    if (s.ack && m.ext_ack_batch) drop_acknowledged(s, *m.ext_ack_batch);
+    // One held connect per session: the newer one wins (PROTOCOL.md §2.2 item 4).
+    if (s.held) {
+        auto old = release_hold(s);
+        if (!old.out->persistent()) old.out->fail(settings_.duplicate_connect_status);
+    }
+    std::int64_t timeout = std::max<std::int64_t>(0, m.advice_timeout.value_or(settings_.timeout_ms));
+    bool first = !s.connected;
+    s.connected = true;
+    bool websocket = ctx.kind == transport_kind::websocket;
+    bool hold = timeout > 0 && !first && (websocket || alone) && !s.has_deliverable() && ctx.out;
+    std::string_view advice = advice_retry_;
+    bool counted = false;
+    if (hold && !websocket && settings_.max_sessions_per_browser > 0 && !ctx.browser_id.empty()) {
+        // Browsers keep few connections per host; a second held long-poll from the same browser
+        // would starve its other requests, so extra sessions poll instead (PROTOCOL.md §4.2).
+        auto& n = browser_holds_[std::string(ctx.browser_id)];
+        if (n >= settings_.max_sessions_per_browser) {
+            hold = false;
+            advice = advice_multiple_;
+        } else {
+            ++n;
+            counted = true;
+        }
+    }
+    if (hold) {
+        held_connect h;
+        h.out = ctx.out;
+        h.id = std::string(m.id);
+        h.deadline = now + util::millis(timeout);
+        h.generation = ++generation_;
+        h.kind = ctx.kind;
+        if (counted) h.browser = std::string(ctx.browser_id);
+        if (m.has_timesync) {
+            h.timesync = true;
+            h.tc = m.timesync_tc;
+            h.l = m.timesync_l;
+            h.o = m.timesync_o;
+            h.has_l = m.timesync_has_l;
+            h.ts = clock_.epoch_ms();
+        }
+        s.held = std::move(h);
+        s.expires_at = util::time_point::max();
+        timers_.push_back({s.held->deadline, s.held->generation, sessions_.at(s.id())});
+        std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
+        if (!websocket) out.held = true;
+        return;
+    }
+    take_deliverable(s, out.parts);
+    held_connect ts;
+    if (m.has_timesync) {
+        ts.timesync = true;
+        ts.tc = m.timesync_tc;
+        ts.l = m.timesync_l;
+        ts.o = m.timesync_o;
+        ts.ts = clock_.epoch_ms();
+    }
+    out.parts.push_back(make_frame(connect_reply(s, m.id, advice, &ts)));
+    s.expires_at = now + util::millis(settings_.interval_ms + settings_.max_interval_ms);
+}
+
+std::string protocol::connect_reply(session& s, std::string_view id, std::string_view advice,
+                                    const held_connect* ts) {
+    std::string r;
+    r.reserve(160);
+    r += '{';
+    if (!id.empty()) {
+        r += "\"id\":";
+        r += id;
+        r += ',';
+    }
+    r += R"("channel":"/meta/connect","successful":true,"advice":)";
+    r += advice;
+    bool timesync = ts && ts->timesync;
+    if (s.ack || timesync) {
+        r += ",\"ext\":{";
+        if (s.ack) {
+            r += "\"ack\":";
+            json::append_int(r, static_cast<std::int64_t>(s.ack_batch));
+            ++s.ack_batch;
+        }
+        if (timesync) {
+            if (s.ack) r += ',';
+            std::int64_t now = clock_.epoch_ms();
+            r += "\"timesync\":{\"tc\":";
+            json::append_int(r, ts->tc);
+            r += ",\"ts\":";
+            json::append_int(r, ts->ts);
+            r += ",\"p\":";
+            json::append_int(r, now - ts->ts);
+            r += ",\"a\":";
+            json::append_int(r, ts->tc + ts->o + ts->l - ts->ts);
+            r += '}';
+        }
+        r += '}';
+    }
+    r += '}';
+    return r;
+}
+
+void protocol::take_deliverable(session& s, std::vector<frame>& parts) {
+    if (s.ack) {
+        // Everything not yet acknowledged goes out again, tagged with the batch being closed.
+        for (auto& q : s.queue) parts.push_back(q.data);
+        s.unsent = 0;
+        return;
+    }
+    for (auto& q : s.queue) parts.push_back(std::move(q.data));
+    stats_.delivered.fetch_add(s.queue.size(), std::memory_order_relaxed);
+    s.queue.clear();
+    s.queued_bytes = 0;
+}
+
+void protocol::drop_acknowledged(session& s, std::int64_t upto) {
+    while (!s.queue.empty() && static_cast<std::int64_t>(s.queue.front().batch) <= upto &&
+           s.queue.size() > s.unsent) {
+        s.queued_bytes -= s.queue.front().data->size();
+        s.queue.pop_front();
+        stats_.delivered.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+held_connect protocol::release_hold(session& s) {
+    held_connect h = std::move(*s.held);
+    s.held.reset();
+    if (!h.browser.empty()) {
+        auto it = browser_holds_.find(h.browser);
+        if (it != browser_holds_.end() && --it->second <= 0) browser_holds_.erase(it);
+    }
+    s.expires_at = clock_.now() + util::millis(settings_.interval_ms + settings_.max_interval_ms);
+    return h;
+}
+
+void protocol::complete_held(session& s, end_reason why) {
+    if (!s.held) return;
+    held_connect h = release_hold(s);
+    std::vector<frame> parts;
+    if (why == end_reason::overflow) {
+        // The session is gone with its queue: the client must handshake again.
+        json::message m;
+        m.id = h.id;
+        std::string r = reply_head(m, "/meta/connect", false);
+        r += ",\"error\":\"402::session_unknown\",\"advice\":";
+        r += advice_handshake;
+        r += '}';
+        parts.push_back(make_frame(std::move(r)));
+    } else {
+        if (why != end_reason::disconnected) take_deliverable(s, parts);
+        std::string_view advice = why == end_reason::disconnected ? advice_none : advice_retry_;
+        parts.push_back(make_frame(connect_reply(s, h.id, advice, &h)));
+    }
+    h.out->send(std::move(parts));
+}
+
+void protocol::mark_dirty(session& s) {
+    if (s.dirty) return;
+    s.dirty = true;
+    dirty_.push_back(sessions_.at(s.id()));
+    if (!flush_requested_ && request_flush_) {
+        flush_requested_ = true;
+        request_flush_();
+    }
+}
+
+void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out) {
+    std::string_view ch = unsubscribe ? "/meta/unsubscribe" : "/meta/subscribe";
+    std::string_view error;
+    if (!m.has_subscription) {
+        error = "403::subscription_missing";
+    } else if (!m.subscription_ok) {
+        error = "403::subscription_invalid";
+    } else {
+        for (auto sub : m.subscriptions) {
+            if (!is_valid_channel(sub)) {
+                error = "405::channel_invalid";
+                break;
+            }
+            auto kind = kind_of(sub);
+            if (kind == channel_kind::meta) {
+                error = unsubscribe ? "403:denied_by_security_policy:unsubscribe_denied"
+                                    : "403:denied_by_security_policy:subscribe_denied";
+                break;
+            }
+            if (kind == channel_kind::service) continue;  // a successful no-op (CometD)
+            if (unsubscribe) {
+                auto it = s.subscriptions.find(std::string(sub));
+                if (it != s.subscriptions.end()) {
+                    index_.remove(sub, &s);
+                    s.subscriptions.erase(it);
+                }
+            } else if (s.subscriptions.emplace(sub).second) {
+                index_.add(sub, &s);
+            }
+        }
+    }
+    std::string r = reply_head(m, ch, error.empty());
+    if (!m.subscription_raw.empty()) {
+        r += ",\"subscription\":";
+        r += m.subscription_raw;
+    }
+    if (!error.empty()) {
+        r += ",\"error\":\"";
+        r += error;
+        r += '"';
+        stats_.refused.fetch_add(1, std::memory_order_relaxed);
+    }
+    timesync_ext(r, m);
+    r += '}';
+    out.parts.push_back(make_frame(std::move(r)));
+}
+
+void protocol::disconnect(const json::message& m, session& s, outcome& out) {
+    std::string r = reply_head(m, "/meta/disconnect", true);
+    timesync_ext(r, m);
+    r += '}';
+    remove(s, end_reason::disconnected);
+    out.parts.push_back(make_frame(std::move(r)));
+}
+
+void protocol::publish(const json::message& m, session& s, outcome& out) {
+    std::string_view ch = m.channel;
+    std::string_view error;
+    if (!is_valid_channel(ch) || is_wildcard(ch)) error = "405::channel_invalid";
+    else if (kind_of(ch) == channel_kind::meta) error = "403:denied_by_security_policy:publish_denied";
+    else if (m.data.empty()) error = "402:data:Missing required parameter";
+    if (!error.empty()) {
+        std::string r = reply_head(m, ch, false);
+        r += ",\"error\":\"";
+        r += error;
+        r += "\"}";
+        out.parts.push_back(make_frame(std::move(r)));
+        stats_.refused.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (kind_of(ch) == channel_kind::broadcast && publisher_) {
+        // The delivery: the published message without id and clientId (PROTOCOL.md §3.5),
+        // serialized once here and shared by every subscriber on every shard.
+        std::string d;
+        d.reserve(ch.size() + m.data.size() + m.ext.size() + 32);
+        d += "{\"channel\":";
+        json::append_string(d, ch);
+        d += ",\"data\":";
+        d += m.data;
+        if (!m.ext.empty()) {
+            d += ",\"ext\":";
+            d += m.ext;
+        }
+        for (auto& f : m.others) {
+            if (f.key == "successful" || f.key == "error") continue;
+            d += ',';
+            json::append_key(d, f.key);
+            d += f.raw;
+        }
+        d += '}';
+        stats_.published.fetch_add(1, std::memory_order_relaxed);
+        publisher_->publish(ch, make_frame(std::move(d)), s.id());
+    }
+    // Service channels: acknowledged, never fanned out (server-side handlers come with the
+    // application API).
+    std::string r = reply_head(m, ch, true);
+    r += '}';
+    out.parts.push_back(make_frame(std::move(r)));
+}
+
+void protocol::deliver_local(std::string_view channel, const frame& message,
+                             std::string_view origin) {
+    std::uint64_t epoch = ++fanout_epoch_;
+    bool skip_origin = !settings_.broadcast_to_publisher && !origin.empty();
+    index_.for_each_subscriber(channel, [&](session* s) {
+        if (s->fanout_epoch == epoch || s->doomed) return;
+        s->fanout_epoch = epoch;
+        if (skip_origin && s->id() == origin) return;
+        if (s->queued_bytes + message->size() > settings_.max_queue_bytes) {
+            // A client this far behind is cut off (after the fan-out, never inside it).
+            s->doomed = true;
+            doomed_.push_back(sessions_.at(s->id()));
+            return;
+        }
+        s->queue.push_back({message, s->ack ? s->ack_batch : 0});
+        s->queued_bytes += message->size();
+        if (s->ack) ++s->unsent;
+        if (s->held || s->socket) mark_dirty(*s);
+    });
+    if (!doomed_.empty()) {
+        auto doomed = std::move(doomed_);
+        doomed_.clear();
+        for (auto& s : doomed) {
+            stats_.sessions_overflowed.fetch_add(1, std::memory_order_relaxed);
+            remove(*s, end_reason::overflow);
+        }
+    }
+}
+
+void protocol::flush() {
+    flush_requested_ = false;
+    auto dirty = std::move(dirty_);
+    dirty_.clear();
+    for (auto& sp : dirty) {
+        session& s = *sp;
+        s.dirty = false;
+        if (s.doomed || !sessions_.contains(s.id())) continue;
+        if (s.held && (s.ack || !s.held->out->persistent())) {
+            complete_held(s, end_reason::normal);
+        } else if (!s.ack && !s.queue.empty()) {
+            sink_ptr out = s.socket ? s.socket : (s.held ? s.held->out : nullptr);
+            if (!out) continue;
+            std::vector<frame> parts;
+            take_deliverable(s, parts);
+            out->send(std::move(parts));
+        }
+    }
+}
+
+void protocol::tick() {
+    auto now = clock_.now();
+    while (!timers_.empty() && timers_.front().deadline <= now) {
+        std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
+        auto t = std::move(timers_.back());
+        timers_.pop_back();
+        auto s = t.s.lock();
+        if (s && s->held && s->held->generation == t.generation) complete_held(*s, end_reason::normal);
+    }
+    if (now < next_sweep_) return;
+    next_sweep_ = now + util::millis(1000);
+    std::vector<session_ptr> expired;
+    for (auto& [id, s] : sessions_)
+        if (!s->held && s->expires_at <= now) expired.push_back(s);
+    for (auto& s : expired) {
+        stats_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
+        remove(*s, end_reason::disconnected);
+    }
+}
+
+void protocol::remove(session& s, end_reason why) {
+    auto keep = sessions_.find(s.id());
+    if (keep == sessions_.end()) return;
+    session_ptr alive = keep->second;  // `s` stays valid until the end of this function
+    sessions_.erase(keep);
+    stats_.sessions.fetch_sub(1, std::memory_order_relaxed);
+    for (auto& sub : s.subscriptions) index_.remove(sub, &s);
+    s.subscriptions.clear();
+    complete_held(s, why);
+    s.queue.clear();
+    s.queued_bytes = 0;
+    s.socket.reset();
+}
+
+void protocol::detach(std::string_view client_id, const sink* gone) {
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) return;
+    session& s = *it->second;
+    if (s.socket.get() == gone) s.socket.reset();
+    if (s.held && s.held->out.get() == gone) release_hold(s);  // nothing to answer: it is gone
+}
+
+void protocol::shutdown() {
+    for (auto& [id, s] : sessions_) complete_held(*s, end_reason::shutdown);
+}
+
+}  // namespace encke::bayeux

@@ -1,0 +1,36 @@
+#pragma once
+// Where publishes go. The memory engine reaches every shard of this node; a Redis engine (later)
+// reaches every node. Both sit behind bayeux::publisher, so the protocol does not know which.
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "bayeux/protocol.hpp"
+
+namespace encke::engine {
+
+// A shard as an engine sees it: a way to run a task on its thread, and its protocol.
+struct shard_port {
+    std::function<void(std::function<void()>)> post;
+    bayeux::protocol* protocol = nullptr;
+};
+
+class engine : public bayeux::publisher {
+public:
+    // Marks the calling thread as shard `index` (so work for it runs inline, not posted).
+    static void bind_thread(int index) noexcept;
+    static int current_shard() noexcept;
+};
+
+// One node, state in memory. A publish is handed to each shard in the order it was made, so
+// per-publisher order holds on every shard; the frame is shared, never copied.
+class memory_engine final : public engine {
+public:
+    explicit memory_engine(std::vector<shard_port> shards) : shards_(std::move(shards)) {}
+    void publish(std::string_view channel, bayeux::frame message, std::string_view origin) override;
+
+private:
+    std::vector<shard_port> shards_;
+};
+
+}  // namespace encke::engine

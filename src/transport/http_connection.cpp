@@ -1,0 +1,458 @@
+#include "transport/http_connection.hpp"
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "json/writer.hpp"
+#include "transport/http_util.hpp"
+#include "transport/websocket_connection.hpp"
+#include "util/ids.hpp"
+
+namespace encke::transport {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string_view reason(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 304: return "Not Modified";
+        case 400: return "Bad Request";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 413: return "Payload Too Large";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Error";
+    }
+}
+
+constexpr std::string_view no_cache =
+    "Cache-Control: no-cache, no-store\r\nX-Content-Type-Options: nosniff\r\n";
+
+class http_connection;
+
+// The way back to a held long-poll or JSONP request (see bayeux::sink).
+class http_sink final : public bayeux::sink {
+public:
+    // Holds the connection alive while the protocol holds the sink (the held request has no
+    // pending I/O of its own to keep it alive).
+    http_sink(std::shared_ptr<http_connection> c, shard& home) : conn_(std::move(c)), home_(home) {}
+    bool persistent() const noexcept override { return false; }
+    void send(std::vector<bayeux::frame> parts) override;
+    void fail(int status) override;
+
+private:
+    std::shared_ptr<http_connection> conn_;
+    shard& home_;
+};
+
+class http_connection final : public std::enable_shared_from_this<http_connection>,
+                              public connection {
+public:
+    http_connection(shard& sh, tcp::socket socket, connection_slot slot)
+        : shard_(sh), ctx_(sh.ctx), stream_(std::move(socket)), slot_(std::move(slot)) {}
+
+    ~http_connection() override { shard_.connections.erase(this); }
+
+    void start() {
+        shard_.connections.insert(this);
+        do_read();
+    }
+
+    void shutdown() override {
+        closing_ = true;
+        if (state_ == state::reading) close();
+        // writing: closes after the write; held: protocol::shutdown() answers it.
+    }
+
+    // From http_sink, on this shard.
+    void complete_held(const http_sink* from, std::vector<bayeux::frame> parts) {
+        if (state_ != state::held || held_ != from) return;
+        held_ = nullptr;
+        write_bayeux(200, std::move(parts));
+    }
+    void fail_held(const http_sink* from, int status) {
+        if (state_ != state::held || held_ != from) return;
+        held_ = nullptr;
+        write_simple(status, "application/json", bayeux::protocol::error_body("409::connect_superseded"),
+                     bayeux_headers());
+    }
+
+private:
+    enum class state { reading, processing, held, writing, closed };
+
+    void do_read() {
+        state_ = state::reading;
+        if (closing_) return close();
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(ctx_.http.max_header_bytes));
+        parser_->body_limit(ctx_.http.max_body_bytes);
+        stream_.expires_after(std::chrono::milliseconds(
+            first_ ? ctx_.http.header_timeout_ms : ctx_.http.idle_timeout_ms));
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    void on_header(beast::error_code ec) {
+        if (ec) return on_read_error(ec);
+        first_ = false;
+        stream_.expires_after(std::chrono::milliseconds(ctx_.http.body_timeout_ms));
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->on_read(ec);
+                         });
+    }
+
+    void on_read_error(beast::error_code ec) {
+        if (ec == http::error::body_limit) {
+            keep_alive_ = false;
+            return write_simple(413, "application/json",
+                                bayeux::protocol::error_body("413::body_too_large"), {});
+        }
+        if (ec == http::error::header_limit) {
+            keep_alive_ = false;
+            return write_simple(431, "text/plain; charset=utf-8", "Request headers too large\n", {});
+        }
+        if (ec == beast::error::timeout) {
+            spdlog::debug("http: closing a connection that was too slow to send its request");
+            return close();
+        }
+        if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+            return close();
+        keep_alive_ = false;
+        write_simple(400, "text/plain; charset=utf-8", "Bad request\n", {});
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) return on_read_error(ec);
+        state_ = state::processing;
+        stream_.expires_never();
+        auto& req = parser_->get();
+        keep_alive_ = req.keep_alive();
+        std::string_view target = req.target();
+        auto q = target.find('?');
+        std::string_view path = target.substr(0, q);
+        std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+        const std::string& mount = ctx_.bayeux.path;
+        bool bayeux = path == mount ||
+                      (path.size() > mount.size() && path.starts_with(mount) && path[mount.size()] == '/');
+        origin_ = std::string(req[http::field::origin]);
+        bool origin_ok = origin_.empty() || origin_allowed(ctx_.http.allowed_origins, origin_);
+
+        if (beast::websocket::is_upgrade(req)) {
+            if (!bayeux) return write_simple(404, "text/plain; charset=utf-8", "Not found\n", {});
+            if (!origin_ok) {
+                keep_alive_ = false;
+                return write_simple(403, "text/plain; charset=utf-8", "Origin not allowed\n", {});
+            }
+            state_ = state::closed;
+            return start_websocket(shard_, std::move(stream_), parser_->release(), std::move(slot_));
+        }
+        if (path == "/healthz" && (req.method() == http::verb::get || req.method() == http::verb::head))
+            return write_simple(200, "application/json", health_json(ctx_), std::string(no_cache));
+        if (bayeux) {
+            if (req.method() == http::verb::options) return preflight(origin_ok);
+            if (!origin_ok) {
+                return write_simple(403, "application/json",
+                                    bayeux::protocol::error_body("403::origin_not_allowed"), {});
+            }
+            if (req.method() == http::verb::post) return long_poll(req);
+            if (req.method() == http::verb::get) return callback_poll(query);
+            return write_simple(405, "text/plain; charset=utf-8", "Method not allowed\n",
+                                "Allow: GET, POST, OPTIONS\r\n");
+        }
+        if (req.method() == http::verb::get || req.method() == http::verb::head)
+            return serve_file(path, req.method() == http::verb::head);
+        write_simple(405, "text/plain; charset=utf-8", "Method not allowed\n", "Allow: GET, HEAD\r\n");
+    }
+
+    void preflight(bool origin_ok) {
+        auto& req = parser_->get();
+        std::string h;
+        if (origin_ok && !origin_.empty()) {
+            h += cors_headers();
+            h += "Access-Control-Allow-Methods: POST, GET, OPTIONS\r\n";
+            std::string_view asked = req[http::field::access_control_request_headers];
+            h += "Access-Control-Allow-Headers: ";
+            h += asked.empty() ? "Accept, Authorization, Content-Type, Pragma, X-Requested-With" : asked;
+            h += "\r\nAccess-Control-Max-Age: 86400\r\n";
+        }
+        write_simple(200, "text/plain; charset=utf-8", "", h);
+    }
+
+    std::string cors_headers() const {
+        if (origin_.empty() || !origin_allowed(ctx_.http.allowed_origins, origin_)) return {};
+        // Both clients send credentials, so the origin is echoed, never "*".
+        return "Access-Control-Allow-Origin: " + origin_ +
+               "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n";
+    }
+
+    std::string bayeux_headers() const {
+        std::string h(no_cache);
+        h += cors_headers();
+        if (!set_cookie_.empty()) {
+            h += "Set-Cookie: " + ctx_.bayeux.browser_cookie + "=" + set_cookie_ + "; Path=/; HttpOnly\r\n";
+        }
+        return h;
+    }
+
+    void long_poll(http::request<http::string_body>& req) {
+        std::string_view body = req.body();
+        auto first = body.find_first_not_of(" \t\r\n");
+        if (first != std::string_view::npos && (body[first] == '[' || body[first] == '{'))
+            return handle_bayeux(std::move(req.body()), bayeux::transport_kind::long_polling);
+        auto values = form_values(body, "message");
+        if (values.empty())
+            return write_simple(400, "application/json",
+                                bayeux::protocol::error_body("400::message_missing"), bayeux_headers());
+        handle_bayeux(join_message_values(values), bayeux::transport_kind::long_polling);
+    }
+
+    void callback_poll(std::string_view query) {
+        auto cb = form_values(query, "jsonp");
+        callback_ = cb.empty() ? "jsonpcallback" : cb.front();
+        auto values = form_values(query, "message");
+        if (cb.size() > 1 || !valid_jsonp_callback(callback_) || values.empty()) {
+            callback_.clear();
+            return write_simple(400, "text/plain; charset=utf-8", "Bad request\n", bayeux_headers());
+        }
+        handle_bayeux(join_message_values(values), bayeux::transport_kind::callback_polling);
+    }
+
+    void handle_bayeux(std::string text, bayeux::transport_kind kind) {
+        auto err = shard_.parser.parse(text, msgs_);
+        if (err != json::parse_error::none) {
+            callback_.clear();
+            std::string e = "400::";
+            e += json::to_string(err);
+            return write_simple(400, "application/json", bayeux::protocol::error_body(e),
+                                bayeux_headers());
+        }
+        auto& req = parser_->get();
+        std::string_view cookie = cookie_value(req[http::field::cookie], ctx_.bayeux.browser_cookie);
+        bool handshake = std::any_of(msgs_.begin(), msgs_.end(), [](const json::message& m) {
+            return m.channel_ok && m.channel == "/meta/handshake";
+        });
+        bayeux::request_context rctx;
+        rctx.kind = kind;
+        rctx.cookie_sent = !cookie.empty();
+        if (!cookie.empty()) {
+            rctx.browser_id = std::string(cookie);
+        } else if (handshake) {
+            set_cookie_ = util::random_base36(16);
+            rctx.browser_id = set_cookie_;
+        }
+        // A browser's sessions live on one shard, so the multiple-clients count needs no lock.
+        unsigned handshake_shard =
+            rctx.browser_id.empty()
+                ? shard_.index
+                : static_cast<unsigned>(std::hash<std::string>{}(rctx.browser_id) % ctx_.shards.size());
+        auto sink = std::make_shared<http_sink>(shared_from_this(), shard_);
+        held_ = sink.get();
+        rctx.out = std::move(sink);
+        dispatch_batch(shard_, msgs_, std::move(text), handshake_shard, std::move(rctx),
+                       [self = shared_from_this()](bayeux::outcome&& out) {
+                           self->on_outcome(std::move(out));
+                       });
+    }
+
+    void on_outcome(bayeux::outcome&& out) {
+        if (out.held) {
+            state_ = state::held;
+            return;
+        }
+        held_ = nullptr;
+        write_bayeux(200, std::move(out.parts));
+    }
+
+    void write_bayeux(int status, std::vector<bayeux::frame> parts) {
+        std::string headers = bayeux_headers();
+        set_cookie_.clear();
+        if (!callback_.empty()) {
+            // JSONP: a script calling the callback with the reply array.
+            std::string body = "/**/" + callback_ + "([";
+            for (std::size_t i = 0; i < parts.size(); ++i) {
+                if (i) body += ',';
+                body += json::escape_line_separators(*parts[i]);
+            }
+            body += "]);";
+            callback_.clear();
+            headers += "Content-Disposition: attachment; filename=f.txt\r\n";
+            return write_simple(status, "text/javascript; charset=utf-8", std::move(body), headers);
+        }
+        std::size_t length = 2 + (parts.empty() ? 0 : parts.size() - 1);
+        for (auto& p : parts) length += p->size();
+        head_ = status_head(status, "application/json; charset=utf-8", length, headers);
+        parts_ = std::move(parts);
+        bufs_.clear();
+        bufs_.push_back(asio::buffer(head_));
+        bufs_.push_back(asio::buffer("[", 1));
+        for (std::size_t i = 0; i < parts_.size(); ++i) {
+            if (i) bufs_.push_back(asio::buffer(",", 1));
+            bufs_.push_back(asio::buffer(*parts_[i]));
+        }
+        bufs_.push_back(asio::buffer("]", 1));
+        do_write();
+    }
+
+    std::string status_head(int status, std::string_view type, std::size_t length,
+                            std::string_view extra) const {
+        std::string h = "HTTP/1.1 ";
+        h += std::to_string(status);
+        h += ' ';
+        h += reason(status);
+        h += "\r\nServer: encke\r\n";
+        if (!type.empty()) {
+            h += "Content-Type: ";
+            h += type;
+            h += "\r\n";
+        }
+        h += "Content-Length: ";
+        h += std::to_string(length);
+        h += "\r\n";
+        h += extra;
+        if (!keep_alive_ || closing_) h += "Connection: close\r\n";
+        h += "\r\n";
+        return h;
+    }
+
+    void write_simple(int status, std::string_view type, std::string body, std::string_view extra,
+                      std::optional<std::size_t> length = std::nullopt) {
+        head_ = status_head(status, status == 304 ? std::string_view{} : type,
+                            length.value_or(body.size()), extra);
+        body_ = std::move(body);
+        bufs_.clear();
+        bufs_.push_back(asio::buffer(head_));
+        if (!body_.empty()) bufs_.push_back(asio::buffer(body_));
+        do_write();
+    }
+
+    void serve_file(std::string_view path, bool head) {
+        auto& req = parser_->get();
+        auto r = ctx_.files.get(path, req[http::field::if_none_match],
+                                req[http::field::if_modified_since], head);
+        if (r.status == 200 || r.status == 304) {
+            std::string h = "ETag: " + r.etag + "\r\nLast-Modified: " + r.last_modified +
+                            "\r\nCache-Control: no-cache\r\n";
+            if (r.status == 304) return write_simple(304, {}, {}, h, 0);
+            return write_simple(200, r.content_type, std::move(r.body), h,
+                                head ? std::optional<std::size_t>(r.size) : std::nullopt);
+        }
+        std::string_view text = r.status == 400 ? "Bad request\n"
+                              : r.status == 403 ? "Forbidden\n"
+                                                : "Not found\n";
+        write_simple(r.status, "text/plain; charset=utf-8", std::string(text), {});
+    }
+
+    void do_write() {
+        state_ = state::writing;
+        stream_.expires_after(std::chrono::milliseconds(ctx_.http.idle_timeout_ms));
+        asio::async_write(stream_, bufs_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->on_write(ec);
+                          });
+    }
+
+    void on_write(beast::error_code ec) {
+        parts_.clear();
+        body_.clear();
+        if (ec || !keep_alive_ || closing_) return close();
+        do_read();
+    }
+
+    void close() {
+        if (state_ == state::closed) return;
+        state_ = state::closed;
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.close();
+    }
+
+    shard& shard_;
+    context& ctx_;
+    beast::tcp_stream stream_;
+    connection_slot slot_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::vector<json::message> msgs_;
+    state state_ = state::reading;
+    bool first_ = true;
+    bool keep_alive_ = true;
+    bool closing_ = false;
+    std::string origin_;
+    std::string callback_;    // JSONP callback of the request being answered
+    std::string set_cookie_;  // browser id issued with this response
+    const http_sink* held_ = nullptr;  // identity of the sink of the held request
+    std::string head_;
+    std::string body_;
+    std::vector<bayeux::frame> parts_;
+    std::vector<asio::const_buffer> bufs_;
+};
+
+void http_sink::send(std::vector<bayeux::frame> parts) {
+    home_.run_here([c = conn_, self = this, parts = std::move(parts)]() mutable {
+        c->complete_held(self, std::move(parts));
+    });
+}
+
+void http_sink::fail(int status) {
+    home_.run_here([c = conn_, self = this, status] { c->fail_held(self, status); });
+}
+
+}  // namespace
+
+void start_http_connection(shard& sh, tcp::socket socket, connection_slot slot) {
+    std::make_shared<http_connection>(sh, std::move(socket), std::move(slot))->start();
+}
+
+std::string health_json(context& ctx) {
+    std::int64_t sessions = 0;
+    std::uint64_t published = 0, delivered = 0, expired = 0, overflowed = 0, refused = 0;
+    for (auto& s : ctx.shards) {
+        auto& st = s->protocol.stats();
+        sessions += st.sessions.load(std::memory_order_relaxed);
+        published += st.published.load(std::memory_order_relaxed);
+        delivered += st.delivered.load(std::memory_order_relaxed);
+        expired += st.sessions_expired.load(std::memory_order_relaxed);
+        overflowed += st.sessions_overflowed.load(std::memory_order_relaxed);
+        refused += st.refused.load(std::memory_order_relaxed);
+    }
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(util::steady::now() - ctx.started);
+    std::string j = "{\"status\":\"";
+    j += ctx.stopping ? "stopping" : "ok";
+    j += "\",\"sessions\":" + std::to_string(sessions);
+    j += ",\"connections\":" + std::to_string(ctx.connections.load(std::memory_order_relaxed));
+    j += ",\"uptime_seconds\":" + std::to_string(uptime.count());
+    j += ",\"threads\":" + std::to_string(ctx.shards.size());
+    j += ",\"messages_published\":" + std::to_string(published);
+    j += ",\"messages_delivered\":" + std::to_string(delivered);
+    j += ",\"sessions_expired\":" + std::to_string(expired);
+    j += ",\"sessions_overflowed\":" + std::to_string(overflowed);
+    j += ",\"messages_refused\":" + std::to_string(refused);
+    j += ",\"connections_refused\":" +
+         std::to_string(ctx.connections_refused.load(std::memory_order_relaxed));
+    j += ",\"version\":\"" ENCKE_VERSION "\"}";
+    return j;
+}
+
+}  // namespace encke::transport
