@@ -461,7 +461,8 @@ void protocol::publish(const json::message& m, session& s, outcome& out) {
         d += m.data;
         if (!m.ext.empty()) {
             d += ",\"ext\":";
-            d += m.ext;
+            if (settings_.strip_ext_keys.empty()) d += m.ext;
+            else d += json::without_keys(m.ext, settings_.strip_ext_keys);
         }
         for (auto& f : m.others) {
             if (f.key == "successful" || f.key == "error") continue;

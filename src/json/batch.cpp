@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
+#include "json/writer.hpp"
+
 #include <deque>
 #include <string>
 
@@ -272,6 +276,30 @@ parse_error batch_parser::parse(std::string_view text, std::vector<message>& out
         if (m.subscription_ok && !m.subscription_raw.empty() && m.subscription_raw.front() == '[')
             read_subscription_array(d.ext_parser, buf_end, d.owned, m);
     return parse_error::none;
+}
+
+std::string without_keys(std::string_view object_raw, const std::vector<std::string>& keys) {
+    simdjson::padded_string text(object_raw);
+    od::parser p;
+    od::document doc;
+    od::object o;
+    if (p.iterate(text).get(doc) || doc.get_object().get(o)) return std::string(object_raw);
+    std::string out = "{";
+    bool removed = false;
+    for (auto f : o) {
+        std::string_view k, raw;
+        od::value v;
+        if (f.unescaped_key().get(k) || f.value().get(v) || raw_of(v, raw)) return std::string(object_raw);
+        if (std::find(keys.begin(), keys.end(), k) != keys.end()) {
+            removed = true;
+            continue;
+        }
+        if (out.size() > 1) out += ',';
+        append_key(out, k);
+        out += raw;
+    }
+    out += '}';
+    return removed ? out : std::string(object_raw);
 }
 
 }  // namespace encke::json

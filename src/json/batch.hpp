@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -67,5 +68,9 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+// The JSON object `object_raw` without the members named in `keys` (other members keep their
+// exact text). Returns the input unchanged when it is not an object or names none of the keys.
+std::string without_keys(std::string_view object_raw, const std::vector<std::string>& keys);
 
 }  // namespace encke::json

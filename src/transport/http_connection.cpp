@@ -2,6 +2,7 @@
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -10,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <optional>
 
 #include "json/writer.hpp"
@@ -78,8 +80,9 @@ public:
 
     void shutdown() override {
         closing_ = true;
-        if (state_ == state::reading) close();
-        // writing: closes after the write; held: protocol::shutdown() answers it.
+        // Waiting for a request: end the read now. Writing: closes after the write. Held:
+        // protocol::shutdown() answers it, then it closes.
+        if (state_ == state::reading) stream_.cancel();
     }
 
     // From http_sink, on this shard.
@@ -116,6 +119,19 @@ private:
         if (ec) return on_read_error(ec);
         first_ = false;
         stream_.expires_after(std::chrono::milliseconds(ctx_.http.body_timeout_ms));
+        if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+            // curl and others wait for this before sending a body of more than 1 KiB.
+            static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+            return asio::async_write(stream_, asio::buffer(go_on.data(), go_on.size()),
+                                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                         if (ec) return self->abort();
+                                         self->read_body();
+                                     });
+        }
+        read_body();
+    }
+
+    void read_body() {
         http::async_read(stream_, buffer_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                              self->on_read(ec);
@@ -134,11 +150,11 @@ private:
         }
         if (ec == beast::error::timeout) {
             spdlog::debug("http: closing a connection that was too slow to send its request");
-            return close();
+            return abort();
         }
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-            ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
-            return close();
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset || closing_)
+            return abort();
         keep_alive_ = false;
         write_simple(400, "text/plain; charset=utf-8", "Bad request\n", {});
     }
@@ -376,7 +392,8 @@ private:
     void on_write(beast::error_code ec) {
         parts_.clear();
         body_.clear();
-        if (ec || !keep_alive_ || closing_) return close();
+        if (ec) return abort();
+        if (!keep_alive_ || closing_) return close();
         do_read();
     }
 
@@ -385,7 +402,24 @@ private:
         state_ = state::closed;
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        // Linger: read and discard what the client still sends (say, the rest of a body that was
+        // refused with 413) until it closes, for at most a second. Closing with unread data would
+        // reset the connection, and the client could lose the response it has not read yet.
+        stream_.expires_after(std::chrono::seconds(1));
+        drain();
+    }
+
+    void abort() {
+        state_ = state::closed;
         stream_.close();
+    }
+
+    void drain() {
+        stream_.async_read_some(asio::buffer(discard_),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (ec) return self->stream_.close();
+                                    self->drain();
+                                });
     }
 
     shard& shard_;
@@ -407,6 +441,7 @@ private:
     std::string body_;
     std::vector<bayeux::frame> parts_;
     std::vector<asio::const_buffer> bufs_;
+    std::array<char, 4096> discard_;
 };
 
 void http_sink::send(std::vector<bayeux::frame> parts) {
