@@ -17,6 +17,16 @@ constexpr std::string_view advice_none = R"({"reconnect":"none"})";
 
 bool is_meta(std::string_view ch, std::string_view name) { return ch == name; }
 
+// tc + o + l - ts for the timesync extension. The operands come from the client, so the sum is
+// computed wide and saturated instead of overflowing.
+std::int64_t saturated_offset(std::int64_t tc, std::int64_t o, std::int64_t l, std::int64_t ts) {
+    __extension__ using wide = __int128;
+    wide v = static_cast<wide>(tc) + o + l - ts;
+    if (v > INT64_MAX) return INT64_MAX;
+    if (v < INT64_MIN) return INT64_MIN;
+    return static_cast<std::int64_t>(v);
+}
+
 }  // namespace
 
 protocol::protocol(const settings& s, const util::clock& clock, unsigned shard_index)
@@ -75,7 +85,7 @@ void protocol::timesync_ext(std::string& r, const json::message& m) const {
     r += ",\"ts\":";
     json::append_int(r, ts);
     r += ",\"p\":0,\"a\":";
-    json::append_int(r, m.timesync_tc + m.timesync_o + m.timesync_l - ts);
+    json::append_int(r, saturated_offset(m.timesync_tc, m.timesync_o, m.timesync_l, ts));
     r += "}}";
 }
 
@@ -222,10 +232,15 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
         auto old = release_hold(s);
         if (!old.out->persistent()) old.out->fail(settings_.duplicate_connect_status);
     }
-    std::int64_t timeout = std::max<std::int64_t>(0, m.advice_timeout.value_or(settings_.timeout_ms));
+    // The client may ask for a shorter hold (0: answer now), never a longer one than the server's.
+    std::int64_t timeout = std::clamp<std::int64_t>(m.advice_timeout.value_or(settings_.timeout_ms), 0,
+                                                    settings_.timeout_ms);
     bool first = !s.connected;
     s.connected = true;
     bool websocket = ctx.kind == transport_kind::websocket;
+    // Deliveries follow the transport of the latest connect (CometD's fallback from WebSocket to
+    // long-polling keeps the session but leaves the old socket idle).
+    if (!websocket) s.socket.reset();
     bool hold = timeout > 0 && !first && (websocket || alone) && !s.has_deliverable() && ctx.out;
     std::string_view advice = advice_retry_;
     bool counted = false;
@@ -305,9 +320,9 @@ std::string protocol::connect_reply(session& s, std::string_view id, std::string
             r += ",\"ts\":";
             json::append_int(r, ts->ts);
             r += ",\"p\":";
-            json::append_int(r, now - ts->ts);
+            json::append_int(r, saturated_offset(now, 0, 0, ts->ts));
             r += ",\"a\":";
-            json::append_int(r, ts->tc + ts->o + ts->l - ts->ts);
+            json::append_int(r, saturated_offset(ts->tc, ts->o, ts->l, ts->ts));
             r += '}';
         }
         r += '}';

@@ -42,6 +42,11 @@ batch_parser::~batch_parser() = default;
 
 namespace {
 
+void trim_right(std::string_view& s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+        s.remove_suffix(1);
+}
+
 // The JSON text of any value. (simdjson 3.0's value has no raw_json(); arrays and objects do.)
 simdjson::error_code raw_of(od::value v, std::string_view& out) {
     od::json_type t;
@@ -49,17 +54,19 @@ simdjson::error_code raw_of(od::value v, std::string_view& out) {
     if (t == od::json_type::object) {
         od::object o;
         if (auto e = v.get_object().get(o)) return e;
-        return o.raw_json().get(out);
+        if (auto e = o.raw_json().get(out)) return e;
+        trim_right(out);
+        return simdjson::SUCCESS;
     }
     if (t == od::json_type::array) {
         od::array a;
         if (auto e = v.get_array().get(a)) return e;
-        return a.raw_json().get(out);
+        if (auto e = a.raw_json().get(out)) return e;
+        trim_right(out);
+        return simdjson::SUCCESS;
     }
     out = v.raw_json_token();
-    while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' ||
-                            out.back() == '\t'))
-        out.remove_suffix(1);
+    trim_right(out);
     return simdjson::SUCCESS;
 }
 
@@ -69,7 +76,10 @@ bool as_int(od::value v, std::int64_t& out) {
     if (nt == od::number_type::floating_point_number) {
         double d;
         if (v.get_double().get(d)) return false;
-        out = static_cast<std::int64_t>(d);
+        // Saturate: converting an out-of-range double is undefined behaviour.
+        if (d >= 9.2e18) out = INT64_MAX;
+        else if (d <= -9.2e18) out = INT64_MIN;
+        else out = static_cast<std::int64_t>(d);
         return true;
     }
     if (nt == od::number_type::unsigned_integer) {
@@ -187,6 +197,7 @@ simdjson::error_code read_message(od::object obj, message& m, od::parser& ext_pa
                 if (auto e = v.get_array().get(a)) return e;
                 // Raw text first (for the echo), then the strings from a second pass.
                 if (auto e = a.raw_json().get(m.subscription_raw)) return e;
+                trim_right(m.subscription_raw);
                 m.subscription_ok = true;
             } else {
                 std::string_view ignored;

@@ -58,7 +58,13 @@ const std::map<std::string, std::map<std::string, setter>>& schema() {
     static const std::map<std::string, std::map<std::string, setter>> s = {
         {"server",
          {
-             {"listen", [](config& c, auto& n, auto& r, auto& k) { c.listen = r.string(n, k); split_listen(c.listen); }},
+             {"listen", [](config& c, auto& n, auto& r, auto& k) {
+                  c.listen = r.string(n, k);
+                  try {
+                      split_listen(c.listen);
+                  } catch (const config_error& e) {
+                      r.fail(k, e.what());
+                  } }},
              {"threads", [](config& c, auto& n, auto& r, auto& k) { c.threads = static_cast<unsigned>(r.integer(n, k, 0, 36)); }},
              {"web_root", [](config& c, auto& n, auto& r, auto& k) { c.http.web_root = r.string(n, k); }},
              {"max_connections", [](config& c, auto& n, auto& r, auto& k) { c.http.max_connections = r.integer(n, k, 1, 10'000'000); }},

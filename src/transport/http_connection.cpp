@@ -285,6 +285,7 @@ private:
                 : static_cast<unsigned>(std::hash<std::string>{}(rctx.browser_id) % ctx_.shards.size());
         auto sink = std::make_shared<http_sink>(shared_from_this(), shard_);
         held_ = sink.get();
+        held_sink_identity_ = sink.get();
         rctx.out = std::move(sink);
         dispatch_batch(shard_, msgs_, std::move(text), handshake_shard, std::move(rctx),
                        [self = shared_from_this()](bayeux::outcome&& out) {
@@ -295,6 +296,8 @@ private:
     void on_outcome(bayeux::outcome&& out) {
         if (out.held) {
             state_ = state::held;
+            held_client_ = msgs_.empty() ? std::string() : std::string(msgs_.front().client_id);
+            watch();
             return;
         }
         held_ = nullptr;
@@ -392,9 +395,51 @@ private:
     void on_write(beast::error_code ec) {
         parts_.clear();
         body_.clear();
-        if (ec) return abort();
+        if (ec || peer_gone_) return abort();
         if (!keep_alive_ || closing_) return close();
+        state_ = state::reading;
+        if (watching_) return;  // the pending watch read continues into do_read()
         do_read();
+    }
+
+    // While a connect is held the socket is read too, so that a client that goes away is noticed
+    // at once: its session stops waiting on a dead request (and loses nothing: the queued
+    // messages stay queued). Bytes that arrive meanwhile are kept for the next request.
+    void watch() {
+        watching_ = true;
+        stream_.async_read_some(buffer_.prepare(2048),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    self->on_watch(ec, n);
+                                });
+    }
+
+    void on_watch(beast::error_code ec, std::size_t n) {
+        watching_ = false;
+        if (ec) {
+            if (state_ == state::held) {
+                held_ = nullptr;
+                release_session();
+            }
+            if (state_ == state::writing) {
+                peer_gone_ = true;
+                return;
+            }
+            return abort();
+        }
+        buffer_.commit(n);
+        if (buffer_.size() > ctx_.http.max_header_bytes) return abort();
+        if (state_ == state::held || state_ == state::writing) return watch();
+        if (state_ == state::reading) do_read();
+    }
+
+    void release_session() {
+        int owner = bayeux::protocol::shard_of(held_client_);
+        if (owner < 0 || static_cast<std::size_t>(owner) >= ctx_.shards.size()) return;
+        auto& sh = *ctx_.shards[static_cast<std::size_t>(owner)];
+        // The sink pointer is only compared, never followed.
+        sh.run_here([&sh, id = held_client_, gone = held_sink_identity_] {
+            sh.protocol.detach(id, gone);
+        });
     }
 
     void close() {
@@ -437,6 +482,10 @@ private:
     std::string callback_;    // JSONP callback of the request being answered
     std::string set_cookie_;  // browser id issued with this response
     const http_sink* held_ = nullptr;  // identity of the sink of the held request
+    const bayeux::sink* held_sink_identity_ = nullptr;
+    std::string held_client_;  // clientId of the held connect
+    bool watching_ = false;
+    bool peer_gone_ = false;
     std::string head_;
     std::string body_;
     std::vector<bayeux::frame> parts_;
