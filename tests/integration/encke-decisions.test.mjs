@@ -116,6 +116,28 @@ describe('default configuration', () => {
     await h.disconnect();
   });
 
+  test('a client that abandons a held long-poll loses nothing: the next connect carries what came meanwhile', async () => {
+    const c = await new HttpClient(server).open();
+    const ch = uniqChannel();
+    assert.equal((await c.subscribe(ch)).successful, true);
+    // Hold a connect on a raw socket, then drop the socket as a closed tab or a proxy would.
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    const body = JSON.stringify([c.connectMessage()]);
+    sock.write(`POST /cometd/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Cookie: ${c.jar.header()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await sleep(PARK_MS);
+    sock.destroy();
+    await sleep(PARK_MS);
+    const n = nonce();
+    assert.equal((await c.publish(ch, { n })).successful, true);
+    const r = await c.connect({ advice: { timeout: 0 } });
+    assert.equal(r.reply.successful, true, JSON.stringify(r.reply));
+    assert.ok(r.res.json.some((m) => m.channel === ch && m.data?.n === n),
+      `the message published after the client left its held connect was lost: ${r.res.text}`);
+    await c.disconnect();
+  });
+
   test('a superseding connect of the same session is not flagged multiple-clients (§5.4)', async () => {
     const s = await new HttpClient(server).open();
     const held = s.connect({ allowError: true });
