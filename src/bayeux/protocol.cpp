@@ -27,6 +27,21 @@ std::int64_t saturated_offset(std::int64_t tc, std::int64_t o, std::int64_t l, s
     return static_cast<std::int64_t>(v);
 }
 
+// The CometD timesync reply member `"timesync":{tc, ts, p, a}`: `ts` when the request arrived,
+// `p` the time the server kept it (a held connect's hold), `a` the client's offset error.
+void append_timesync(std::string& r, std::int64_t tc, std::int64_t l, std::int64_t o,
+                     std::int64_t ts, std::int64_t now) {
+    r += "\"timesync\":{\"tc\":";
+    json::append_int(r, tc);
+    r += ",\"ts\":";
+    json::append_int(r, ts);
+    r += ",\"p\":";
+    json::append_int(r, saturated_offset(now, 0, 0, ts));
+    r += ",\"a\":";
+    json::append_int(r, saturated_offset(tc, o, l, ts));
+    r += '}';
+}
+
 }  // namespace
 
 protocol::protocol(const settings& s, const util::clock& clock, unsigned shard_index)
@@ -79,14 +94,10 @@ std::string protocol::reply_head(const json::message& m, std::string_view channe
 
 void protocol::timesync_ext(std::string& r, const json::message& m) const {
     if (!m.has_timesync) return;
-    std::int64_t ts = clock_.epoch_ms();
-    r += ",\"ext\":{\"timesync\":{\"tc\":";
-    json::append_int(r, m.timesync_tc);
-    r += ",\"ts\":";
-    json::append_int(r, ts);
-    r += ",\"p\":0,\"a\":";
-    json::append_int(r, saturated_offset(m.timesync_tc, m.timesync_o, m.timesync_l, ts));
-    r += "}}";
+    std::int64_t now = clock_.epoch_ms();
+    r += ",\"ext\":{";
+    append_timesync(r, m.timesync_tc, m.timesync_l, m.timesync_o, now, now);
+    r += '}';
 }
 
 void protocol::handle(std::span<const json::message> batch, const request_context& ctx,
@@ -199,13 +210,12 @@ void protocol::handshake(const json::message& m, const request_context& ctx, out
     r += ",\"advice\":";
     r += advice_retry_;
     if (s->ack || m.has_timesync) {
-        std::string ts;
-        timesync_ext(ts, m);  // ",\"ext\":{\"timesync\":{...}}"
         r += ",\"ext\":{";
         if (s->ack) r += "\"ack\":true";
-        if (!ts.empty()) {
+        if (m.has_timesync) {
             if (s->ack) r += ',';
-            r.append(ts, 8, ts.size() - 9);  // the inside of the ext object
+            std::int64_t now = clock_.epoch_ms();
+            append_timesync(r, m.timesync_tc, m.timesync_l, m.timesync_o, now, now);
         }
         r += '}';
     }
@@ -314,16 +324,7 @@ std::string protocol::connect_reply(session& s, std::string_view id, std::string
         }
         if (timesync) {
             if (s.ack) r += ',';
-            std::int64_t now = clock_.epoch_ms();
-            r += "\"timesync\":{\"tc\":";
-            json::append_int(r, ts->tc);
-            r += ",\"ts\":";
-            json::append_int(r, ts->ts);
-            r += ",\"p\":";
-            json::append_int(r, saturated_offset(now, 0, 0, ts->ts));
-            r += ",\"a\":";
-            json::append_int(r, saturated_offset(ts->tc, ts->o, ts->l, ts->ts));
-            r += '}';
+            append_timesync(r, ts->tc, ts->l, ts->o, ts->ts, clock_.epoch_ms());
         }
         r += '}';
     }
