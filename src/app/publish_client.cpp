@@ -25,12 +25,12 @@ struct client {
     std::string cookie;
     std::chrono::milliseconds timeout;
 
+    // One request on a new connection. Asynchronous under the hood so that --timeout-ms bounds
+    // every step (the blocking calls would ignore the stream's deadline).
     std::string post(const std::string& body) {
         asio::io_context ioc;
         beast::tcp_stream stream(ioc);
         asio::ip::tcp::resolver resolver(ioc);
-        stream.expires_after(timeout);
-        stream.connect(resolver.resolve(host, port));
         http::request<http::string_body> req{http::verb::post, target, 11};
         req.set(http::field::host, host + ":" + port);
         req.set(http::field::content_type, "application/json");
@@ -38,10 +38,28 @@ struct client {
         if (!cookie.empty()) req.set(http::field::cookie, cookie);
         req.body() = body;
         req.prepare_payload();
-        http::write(stream, req);
         beast::flat_buffer buf;
         http::response<http::string_body> res;
-        http::read(stream, buf, res);
+        beast::error_code failure;
+        auto fail = [&](beast::error_code ec) { failure = ec; };
+        stream.expires_after(timeout);
+        resolver.async_resolve(host, port, [&](beast::error_code ec, auto results) {
+            if (ec) return fail(ec);
+            stream.async_connect(results, [&](beast::error_code ec, auto) {
+                if (ec) return fail(ec);
+                http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+                    if (ec) return fail(ec);
+                    http::async_read(stream, buf, res, [&](beast::error_code ec, std::size_t) {
+                        if (ec) fail(ec);
+                    });
+                });
+            });
+        });
+        ioc.run();
+        if (failure == beast::error::timeout)
+            throw std::runtime_error("no answer from " + host + ":" + port + " within " +
+                                     std::to_string(timeout.count()) + " ms");
+        if (failure) throw std::runtime_error(host + ":" + port + ": " + failure.message());
         if (auto c = res[http::field::set_cookie]; !c.empty()) cookie = std::string(c.substr(0, c.find(';')));
         if (res.result_int() != 200)
             throw std::runtime_error("HTTP " + std::to_string(res.result_int()) + " from " + host + ":" + port + target + ": " + res.body());

@@ -251,7 +251,8 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
     // Deliveries follow the transport of the latest connect (CometD's fallback from WebSocket to
     // long-polling keeps the session but leaves the old socket idle).
     if (!websocket) s.socket.reset();
-    bool hold = timeout > 0 && !first && (websocket || alone) && !s.has_deliverable() && ctx.out;
+    bool hold = timeout > 0 && !first && (websocket || alone) && !s.has_deliverable() && ctx.out &&
+                !stopping_;
     std::string_view advice = advice_retry_;
     bool counted = false;
     if (hold && !websocket && settings_.max_sessions_per_browser > 0 && !ctx.browser_id.empty()) {
@@ -379,7 +380,8 @@ void protocol::complete_held(session& s, end_reason why) {
         r += '}';
         parts.push_back(make_frame(std::move(r)));
     } else {
-        if (why != end_reason::disconnected) take_deliverable(s, parts);
+        // A sink whose connection is gone gets nothing: the messages wait for the next connect.
+        if (why != end_reason::disconnected && h.out->open()) take_deliverable(s, parts);
         std::string_view advice = why == end_reason::disconnected ? advice_none : advice_retry_;
         parts.push_back(make_frame(connect_reply(s, h.id, advice, &h)));
     }
@@ -422,7 +424,12 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
                     index_.remove(sub, &s);
                     s.subscriptions.erase(it);
                 }
-            } else if (s.subscriptions.emplace(sub).second) {
+            } else if (!s.subscriptions.contains(std::string(sub))) {
+                if (s.subscriptions.size() >= settings_.max_subscriptions_per_session) {
+                    error = "403::too_many_subscriptions";
+                    break;
+                }
+                s.subscriptions.emplace(sub);
                 index_.add(sub, &s);
             }
         }
@@ -516,6 +523,16 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
         if (s->ack) ++s->unsent;
         if (s->held || s->socket) mark_dirty(*s);
     });
+    // Sessions over their bound are removed in flush(), never inside a fan-out (the publisher
+    // itself may be one of them, with its publish still on the stack).
+    if (!doomed_.empty() && !flush_requested_ && request_flush_) {
+        flush_requested_ = true;
+        request_flush_();
+    }
+}
+
+void protocol::flush() {
+    flush_requested_ = false;
     if (!doomed_.empty()) {
         auto doomed = std::move(doomed_);
         doomed_.clear();
@@ -524,10 +541,6 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
             remove(*s, end_reason::overflow);
         }
     }
-}
-
-void protocol::flush() {
-    flush_requested_ = false;
     auto dirty = std::move(dirty_);
     dirty_.clear();
     for (auto& sp : dirty) {
@@ -537,8 +550,9 @@ void protocol::flush() {
         if (s.held && (s.ack || !s.held->out->persistent())) {
             complete_held(s, end_reason::normal);
         } else if (!s.ack && !s.queue.empty()) {
+            if (s.socket && !s.socket->open()) s.socket.reset();
             sink_ptr out = s.socket ? s.socket : (s.held ? s.held->out : nullptr);
-            if (!out) continue;
+            if (!out || !out->open()) continue;
             std::vector<frame> parts;
             take_deliverable(s, parts);
             out->send(std::move(parts));
@@ -589,6 +603,7 @@ void protocol::detach(std::string_view client_id, const sink* gone) {
 }
 
 void protocol::shutdown() {
+    stopping_ = true;  // from now on connects are answered at once
     for (auto& [id, s] : sessions_) complete_held(*s, end_reason::shutdown);
 }
 

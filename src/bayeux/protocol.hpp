@@ -127,6 +127,7 @@ private:
     publisher* publisher_ = nullptr;
     std::function<void()> request_flush_;
     bool flush_requested_ = false;
+    bool stopping_ = false;
 
     std::unordered_map<std::string, session_ptr, util::string_hash, std::equal_to<>> sessions_;
     channel_index index_;

@@ -16,6 +16,7 @@ struct settings {
     std::size_t max_messages_per_batch = 1000;
     std::size_t max_json_depth = 64;
     std::size_t max_queue_bytes = 8 * 1024 * 1024;
+    std::size_t max_subscriptions_per_session = 1000;
     bool broadcast_to_publisher = true;
     std::int64_t max_sessions_per_browser = 1;
     std::int64_t multi_session_interval_ms = 2000;

@@ -19,6 +19,9 @@ public:
     virtual ~sink() = default;
     // A persistent socket (WebSocket) rather than one held HTTP request.
     virtual bool persistent() const noexcept = 0;
+    // False once the connection is known to be gone (safe to call from any thread). Messages are
+    // not handed to a sink that is not open: they stay queued for the session's next connect.
+    virtual bool open() const noexcept = 0;
     // Writes `parts` as one JSON array: for HTTP this completes the held request (only once);
     // for WebSocket it is one frame.
     virtual void send(std::vector<frame> parts) = 0;

@@ -88,6 +88,7 @@ const std::map<std::string, std::map<std::string, setter>>& schema() {
              {"max_messages_per_batch", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.max_messages_per_batch = static_cast<std::size_t>(r.integer(n, k, 1, 1'000'000)); }},
              {"max_json_depth", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.max_json_depth = static_cast<std::size_t>(r.integer(n, k, 4, 1024)); }},
              {"max_queue_bytes", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.max_queue_bytes = static_cast<std::size_t>(r.integer(n, k, 1024, 1LL << 34)); }},
+             {"max_subscriptions_per_session", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.max_subscriptions_per_session = static_cast<std::size_t>(r.integer(n, k, 1, 10'000'000)); }},
              {"broadcast_to_publisher", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.broadcast_to_publisher = r.boolean(n, k); }},
              {"max_sessions_per_browser", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.max_sessions_per_browser = r.integer(n, k, 0, 1'000'000); }},
              {"multi_session_interval_ms", [](config& c, auto& n, auto& r, auto& k) { c.bayeux.multi_session_interval_ms = r.integer(n, k, 0, 600'000); }},

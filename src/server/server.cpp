@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -62,6 +64,20 @@ server::~server() {
 
 void server::start() {
     auto& d = *impl_;
+    // Each connection is a descriptor: raise the soft limit to the hard one, and say so when
+    // max_connections cannot be reached.
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        if (lim.rlim_cur < lim.rlim_max) {
+            lim.rlim_cur = lim.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        if (getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
+            lim.rlim_cur < static_cast<rlim_t>(d.cfg.http.max_connections) + 64)
+            spdlog::warn("open-file limit {} is below server.max_connections {}: connections past "
+                         "the limit will be refused by the kernel",
+                         static_cast<unsigned long long>(lim.rlim_cur), d.cfg.http.max_connections);
+    }
     auto [host, port] = split_listen(d.cfg.listen);
     d.listener = std::make_unique<transport::listener>(d.ctx, host, port);
     for (auto& sh : d.ctx.shards) d.guards.push_back(asio::make_work_guard(sh->ioc));

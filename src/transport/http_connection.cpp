@@ -53,15 +53,16 @@ class http_connection;
 // The way back to a held long-poll or JSONP request (see bayeux::sink).
 class http_sink final : public bayeux::sink {
 public:
-    // Holds the connection alive while the protocol holds the sink (the held request has no
-    // pending I/O of its own to keep it alive).
-    http_sink(std::shared_ptr<http_connection> c, shard& home) : conn_(std::move(c)), home_(home) {}
+    // A weak reference: the connection is kept alive by its own pending I/O (a held request is
+    // watched with a read), and is always destroyed on its own shard's thread.
+    http_sink(std::weak_ptr<http_connection> c, shard& home) : conn_(std::move(c)), home_(home) {}
     bool persistent() const noexcept override { return false; }
+    bool open() const noexcept override { return !conn_.expired(); }
     void send(std::vector<bayeux::frame> parts) override;
     void fail(int status) override;
 
 private:
-    std::shared_ptr<http_connection> conn_;
+    std::weak_ptr<http_connection> conn_;
     shard& home_;
 };
 
@@ -94,6 +95,7 @@ public:
     void fail_held(const http_sink* from, int status) {
         if (state_ != state::held || held_ != from) return;
         held_ = nullptr;
+        callback_.clear();
         write_simple(status, "application/json", bayeux::protocol::error_body("409::connect_superseded"),
                      bayeux_headers());
     }
@@ -283,10 +285,15 @@ private:
             rctx.browser_id.empty()
                 ? shard_.index
                 : static_cast<unsigned>(std::hash<std::string>{}(rctx.browser_id) % ctx_.shards.size());
-        auto sink = std::make_shared<http_sink>(shared_from_this(), shard_);
+        auto sink = std::make_shared<http_sink>(weak_from_this(), shard_);
         held_ = sink.get();
         held_sink_identity_ = sink.get();
         rctx.out = std::move(sink);
+        // Copied now: the views in msgs_ die with this shard's next parse, which may come before
+        // a cross-shard outcome does.
+        held_client_.clear();
+        for (auto& m : msgs_)
+            if (m.channel_ok && m.channel == "/meta/connect") held_client_ = std::string(m.client_id);
         dispatch_batch(shard_, msgs_, std::move(text), handshake_shard, std::move(rctx),
                        [self = shared_from_this()](bayeux::outcome&& out) {
                            self->on_outcome(std::move(out));
@@ -296,7 +303,6 @@ private:
     void on_outcome(bayeux::outcome&& out) {
         if (out.held) {
             state_ = state::held;
-            held_client_ = msgs_.empty() ? std::string() : std::string(msgs_.front().client_id);
             watch();
             return;
         }
@@ -396,10 +402,24 @@ private:
         parts_.clear();
         body_.clear();
         if (ec || peer_gone_) return abort();
-        if (!keep_alive_ || closing_) return close();
+        if (!keep_alive_ || closing_) {
+            if (!watching_) return close();
+            // The watch read is still pending: no second read may start. Half-close and let the
+            // watch see the client's end (or its deadline).
+            finishing_ = true;
+            beast::error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            stream_.expires_after(std::chrono::seconds(1));
+            return;
+        }
         state_ = state::reading;
-        if (watching_) return;  // the pending watch read continues into do_read()
-        do_read();
+        if (!watching_) return do_read();
+        // The watch read continues into do_read() when the next request arrives; bytes that came
+        // during the hold are parsed now, after ending the watch.
+        if (buffer_.size() > 0) {
+            resuming_ = true;
+            stream_.cancel();
+        }
     }
 
     // While a connect is held the socket is read too, so that a client that goes away is noticed
@@ -415,6 +435,11 @@ private:
 
     void on_watch(beast::error_code ec, std::size_t n) {
         watching_ = false;
+        if (finishing_) return abort();
+        if (ec == asio::error::operation_aborted && resuming_ && state_ == state::reading) {
+            resuming_ = false;
+            return do_read();
+        }
         if (ec) {
             if (state_ == state::held) {
                 held_ = nullptr;
@@ -426,6 +451,7 @@ private:
             }
             return abort();
         }
+        resuming_ = false;
         buffer_.commit(n);
         if (buffer_.size() > ctx_.http.max_header_bytes) return abort();
         if (state_ == state::held || state_ == state::writing) return watch();
@@ -485,6 +511,8 @@ private:
     const bayeux::sink* held_sink_identity_ = nullptr;
     std::string held_client_;  // clientId of the held connect
     bool watching_ = false;
+    bool resuming_ = false;   // the watch was cancelled to parse bytes it already read
+    bool finishing_ = false;  // closing after the response while the watch read is pending
     bool peer_gone_ = false;
     std::string head_;
     std::string body_;
@@ -495,12 +523,14 @@ private:
 
 void http_sink::send(std::vector<bayeux::frame> parts) {
     home_.run_here([c = conn_, self = this, parts = std::move(parts)]() mutable {
-        c->complete_held(self, std::move(parts));
+        if (auto conn = c.lock()) conn->complete_held(self, std::move(parts));
     });
 }
 
 void http_sink::fail(int status) {
-    home_.run_here([c = conn_, self = this, status] { c->fail_held(self, status); });
+    home_.run_here([c = conn_, self = this, status] {
+        if (auto conn = c.lock()) conn->fail_held(self, status);
+    });
 }
 
 }  // namespace

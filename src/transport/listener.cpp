@@ -1,6 +1,7 @@
 #include "transport/listener.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <spdlog/spdlog.h>
@@ -17,18 +18,28 @@ using tcp = asio::ip::tcp;
 struct listener::impl : std::enable_shared_from_this<impl> {
     context& ctx;
     tcp::acceptor acceptor;
+    asio::steady_timer backoff;
     std::size_t next = 0;
+    std::uint64_t failures = 0;
 
-    impl(context& c) : ctx(c), acceptor(c.shards.front()->ioc) {}
+    impl(context& c) : ctx(c), acceptor(c.shards.front()->ioc), backoff(c.shards.front()->ioc) {}
 
     void accept() {
         auto& target = *ctx.shards[next++ % ctx.shards.size()];
         acceptor.async_accept(target.ioc, [self = shared_from_this(), &target](
                                               boost::system::error_code ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-            if (!ec) self->hand_off(target, std::move(socket));
-            else spdlog::warn("accept failed: {}", ec.message());
-            self->accept();
+            if (!ec) {
+                self->hand_off(target, std::move(socket));
+                return self->accept();
+            }
+            // Out of descriptors (EMFILE) or similar: pause instead of spinning on the error.
+            if (self->failures++ % 100 == 0)
+                spdlog::warn("accept failed: {} (retrying every 100 ms)", ec.message());
+            self->backoff.expires_after(std::chrono::milliseconds(100));
+            self->backoff.async_wait([self](boost::system::error_code e) {
+                if (!e) self->accept();
+            });
         });
     }
 
@@ -80,6 +91,7 @@ void listener::start() { impl_->accept(); }
 
 void listener::stop() {
     boost::system::error_code ignored;
+    impl_->backoff.cancel();
     impl_->acceptor.close(ignored);
 }
 

@@ -64,10 +64,12 @@ public:
 
     context& ctx;
     const unsigned index;
+    // Declared first so it is destroyed last: destroying the io_context and the protocol can
+    // destroy connections, which remove themselves from this set.
+    std::unordered_set<connection*> connections;
     boost::asio::io_context ioc{1};
     bayeux::protocol protocol;
     json::batch_parser parser;
-    std::unordered_set<connection*> connections;
 
     // Starts the 100 ms protocol tick.
     void start();

@@ -24,6 +24,7 @@ class ws_sink final : public bayeux::sink {
 public:
     ws_sink(std::weak_ptr<ws_connection> c, shard& home) : conn_(std::move(c)), home_(home) {}
     bool persistent() const noexcept override { return true; }
+    bool open() const noexcept override { return !conn_.expired(); }
     void send(std::vector<bayeux::frame> parts) override;
     void fail(int) override {}
 
@@ -119,7 +120,9 @@ private:
     void remember(std::string id) {
         for (auto& b : bound_)
             if (b == id) return;
-        if (bound_.size() < 16) bound_.push_back(std::move(id));
+        // Bounded: a socket that names more sessions than this is abusive; sessions past the
+        // bound notice the closed socket through sink::open() instead.
+        if (bound_.size() < 64) bound_.push_back(std::move(id));
     }
 
     void do_write() {

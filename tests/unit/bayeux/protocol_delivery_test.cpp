@@ -452,6 +452,9 @@ TEST_F(ProtocolTest, OverflowingSubscriberIsRemovedAndItsHeldConnectToldToHandsh
     std::string payload = "\"" + std::string(40, 'x') + "\"";  // each delivery is ~65 bytes
     publish(pubc, "/a", payload);  // queued for slow (no flush in between)
     publish(pubc, "/b", payload);  // slow would pass 100 bytes
+    // Removal is deferred to the flush (never inside a fan-out).
+    EXPECT_EQ(held.conn->sent.size(), 0u);
+    proto().flush();
     ASSERT_EQ(held.conn->sent.size(), 1u);
     json_probe p(held.conn->sent[0]);
     ASSERT_EQ(p.size(), 1u) << p.text();
@@ -461,7 +464,6 @@ TEST_F(ProtocolTest, OverflowingSubscriberIsRemovedAndItsHeldConnectToldToHandsh
     EXPECT_EQ(field(p[0], "advice"), R"({"reconnect":"handshake","interval":0})");
     EXPECT_EQ(proto().stats().sessions_overflowed.load(), 1u);
 
-    proto().flush();
     EXPECT_EQ(held.conn->sent.size(), 1u);
     ASSERT_EQ(fast.socket->sent.size(), 1u);
     EXPECT_EQ(fast.socket->sent[0], R"([{"channel":"/b","data":)" + payload + "}]");
@@ -490,11 +492,12 @@ TEST_F(ProtocolTest, MessageLargerThanTheBoundRemovesTheSubscriber) {
     auto sub = ready_subscriber(R"("/a")");
     auto pubc = ready(http());
     publish(pubc, "/a", "\"" + std::string(100, 'x') + "\"");
+    proto().flush();
     EXPECT_EQ(proto().stats().sessions_overflowed.load(), 1u);
     EXPECT_EQ(proto().session_count(), 1u);
 }
 
-TEST_F(ProtocolTest, PublisherOverflowingItsOwnQueueIsRemovedMidBatch) {
+TEST_F(ProtocolTest, PublisherOverflowingItsOwnQueueIsRemovedAfterTheBatch) {
     cfg.max_queue_bytes = 100;
     auto c = ready_subscriber(R"("/a")");  // never drains: it does not connect again
     auto r = send(c, R"([{"id":"1","channel":"/a","clientId":"$C","data":")" +
@@ -506,7 +509,10 @@ TEST_F(ProtocolTest, PublisherOverflowingItsOwnQueueIsRemovedMidBatch) {
     ASSERT_EQ(p.size(), 3u) << p.text();
     EXPECT_EQ(field(p[0], "successful"), "true");
     EXPECT_EQ(field(p[1], "successful"), "true");  // published; its own copy did not fit
-    EXPECT_EQ(field(p[2], "error"), R"("402::session_unknown")");
+    // The session is cut off at the next flush, not in the middle of its own publish.
+    EXPECT_EQ(field(p[2], "successful"), "true");
+    EXPECT_EQ(proto().session_count(), 1u);
+    proto().flush();
     EXPECT_EQ(proto().session_count(), 0u);
     EXPECT_EQ(proto().stats().sessions_overflowed.load(), 1u);
 }
@@ -567,6 +573,49 @@ TEST_F(ProtocolTest, ShutdownAnswersHeldConnectsWithRetry) {
     EXPECT_EQ(field(p[0], "id"), held.id);
     EXPECT_EQ(field(p[0], "successful"), "true");
     EXPECT_EQ(at(p[0], "/advice/reconnect"), R"("retry")");
+}
+
+}  // namespace
+}  // namespace encke::bayeux::test
+
+namespace encke::bayeux::test {
+namespace {
+
+TEST_F(ProtocolTest, MessagesForAGoneConnectionStayQueuedForTheNextConnect) {
+    auto c = ready_subscriber(R"("/a")");
+    auto held = connect(c);
+    ASSERT_TRUE(held.out.held);
+    held.conn->is_open = false;  // the client went away; the transport has not said so yet
+    auto pubc = ready(http());
+    publish(pubc, "/a", R"("kept")");
+    proto().flush();
+    // The dead request is completed without the message...
+    ASSERT_EQ(held.conn->sent.size(), 1u);
+    EXPECT_EQ(held.conn->sent[0].find("kept"), std::string::npos) << held.conn->sent[0];
+    // ...which the next connect carries.
+    auto next = connect(c);
+    EXPECT_NE(next.body().find(R"({"channel":"/a","data":"kept"})"), std::string::npos) << next.body();
+}
+
+TEST_F(ProtocolTest, ConnectsAreAnsweredAtOnceAfterShutdown) {
+    auto c = ready(http());
+    proto().shutdown();
+    auto r = connect(c);
+    EXPECT_FALSE(r.out.held);
+    json_probe p(r.body());
+    EXPECT_EQ(field(p[0], "successful"), "true");
+}
+
+TEST_F(ProtocolTest, SubscriptionsPerSessionAreBounded) {
+    cfg.max_subscriptions_per_session = 2;
+    auto c = ready(http());
+    EXPECT_EQ(field(json_probe(subscribe(c, R"("/a")").body())[0], "successful"), "true");
+    EXPECT_EQ(field(json_probe(subscribe(c, R"("/b")").body())[0], "successful"), "true");
+    // Re-subscribing to a channel it has is not a new subscription.
+    EXPECT_EQ(field(json_probe(subscribe(c, R"("/a")").body())[0], "successful"), "true");
+    json_probe p(subscribe(c, R"("/c")").body());
+    EXPECT_EQ(field(p[0], "successful"), "false");
+    EXPECT_EQ(field(p[0], "error"), R"("403::too_many_subscriptions")");
 }
 
 }  // namespace

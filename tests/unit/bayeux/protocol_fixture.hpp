@@ -36,11 +36,13 @@ class fake_sink final : public sink {
   public:
     explicit fake_sink(bool persistent) : persistent_(persistent) {}
     bool persistent() const noexcept override { return persistent_; }
+    bool open() const noexcept override { return is_open; }
     void send(std::vector<frame> parts) override { sent.push_back(join(parts)); }
     void fail(int http_status) override { failed.push_back(http_status); }
 
     std::vector<std::string> sent;  // each a JSON array
     std::vector<int> failed;
+    bool is_open = true;  // false: the connection is gone
 
   private:
     bool persistent_;
