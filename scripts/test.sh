@@ -11,7 +11,8 @@
 #
 # Every suite runs even when an earlier one failed (a suite whose binary failed to build is reported
 # as failed, not run against a stale binary). The end is a table (suite, result, tests passed/failed,
-# seconds) and a last line "N passed, N failed" that counts SUITES. Exit status 0 only if all passed.
+# seconds) and a last line "N passed, N failed" that counts TEST CASES (a failed suite without
+# counts, such as a build, adds one failure). Exit status 0 only if every suite passed.
 # A suite with zero tests counts as failed: an empty suite proves nothing.
 #
 # Arguments, if any, select suites by substring ("browser", "asan", "integration release"); the builds
@@ -223,7 +224,7 @@ for s in "${selected[@]}"; do
 done
 
 # ---------------------------------------------------------------- summary
-passed=0 failed=0
+passed=0 failed=0 tests_passed=0 tests_failed=0
 echo
 echo "Summary (tests = passed/failed test cases; logs in test-artifacts/logs/)"
 printf '%-22s %-7s %-10s %8s\n' suite result tests seconds
@@ -231,7 +232,15 @@ printf '%-22s %-7s %-10s %8s\n' ---------------------- ------- ---------- ------
 for i in "${!names[@]}"; do
     printf '%-22s %-7s %-10s %8s\n' "${names[$i]}" "${results[$i]}" "${counts[$i]}" "${durations[$i]}"
     if [[ ${results[$i]} == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    if [[ ${counts[$i]} =~ ^([0-9]+)/([0-9]+)$ ]]; then
+        tests_passed=$((tests_passed + BASH_REMATCH[1]))
+        tests_failed=$((tests_failed + BASH_REMATCH[2]))
+    fi
+    # A failed suite without a count of its own (a build, a crash) still counts as one failure.
+    if [[ ${results[$i]} != PASS ]] && ! [[ ${counts[$i]} =~ /[1-9] ]]; then
+        tests_failed=$((tests_failed + 1))
+    fi
 done
-printf 'total %d s; the counts below are suites\n' $((SECONDS - total_start))
-echo "$passed passed, $failed failed"
+printf 'total %d s; suites: %d passed, %d failed; test cases below\n' $((SECONDS - total_start)) "$passed" "$failed"
+echo "$tests_passed passed, $tests_failed failed"
 ((failed == 0))
