@@ -138,6 +138,32 @@ describe('default configuration', () => {
     await c.disconnect();
   });
 
+  test('a held connect sent with Connection: close is answered, then the socket is closed', async () => {
+    // nginx talks HTTP/1.0 with "Connection: close" to upstreams by default.
+    const c = await new HttpClient(server).open();
+    const ch = uniqChannel();
+    assert.equal((await c.subscribe(ch)).successful, true);
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    const chunks = [];
+    sock.on('data', (d) => chunks.push(d));
+    const closed = new Promise((resolve) => sock.once('close', resolve));
+    const body = JSON.stringify([c.connectMessage()]);
+    sock.write(`POST /cometd/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
+      `Content-Type: application/json\r\nCookie: ${c.jar.header()}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await sleep(PARK_MS);
+    const n = nonce();
+    assert.equal((await c.publish(ch, { n })).successful, true);
+    const timer = setTimeout(() => sock.destroy(), 5000);
+    await closed;
+    clearTimeout(timer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    assert.match(text, /^HTTP\/1\.1 200 /, text.slice(0, 200));
+    assert.ok(text.includes(n), `the held connect did not carry the message: ${text}`);
+    await c.disconnect();
+  });
+
   test('a superseding connect of the same session is not flagged multiple-clients (§5.4)', async () => {
     const s = await new HttpClient(server).open();
     const held = s.connect({ allowError: true });
