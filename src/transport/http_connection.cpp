@@ -280,11 +280,7 @@ private:
             set_cookie_ = util::random_base36(16);
             rctx.browser_id = set_cookie_;
         }
-        // A browser's sessions live on one shard, so the multiple-clients count needs no lock.
-        unsigned handshake_shard =
-            rctx.browser_id.empty()
-                ? shard_.index
-                : static_cast<unsigned>(std::hash<std::string>{}(rctx.browser_id) % ctx_.shards.size());
+        unsigned handshake_shard = shard_for_browser(rctx.browser_id, shard_);
         auto sink = std::make_shared<http_sink>(weak_from_this(), shard_);
         held_ = sink.get();
         held_sink_identity_ = sink.get();

@@ -48,6 +48,11 @@ unsigned shard::owner(std::span<const json::message> batch, unsigned handshake_s
 }
 
 
+unsigned shard_for_browser(std::string_view browser_id, const shard& local) {
+    if (browser_id.empty()) return local.index;
+    return static_cast<unsigned>(std::hash<std::string_view>{}(browser_id) % local.ctx.shards.size());
+}
+
 void dispatch_batch(shard& local, std::span<const json::message> msgs, std::string body,
                     unsigned handshake_shard, bayeux::request_context rctx, batch_done done) {
     auto& shards = local.ctx.shards;

@@ -90,6 +90,11 @@ private:
     bool stopped_ = false;
 };
 
+// Where a handshake creates its session: the shard chosen by the browser id when there is one,
+// so that all sessions of one browser share a shard and the multiple-clients count needs no
+// lock; otherwise the connection's own shard.
+unsigned shard_for_browser(std::string_view browser_id, const shard& local);
+
 // The result of one batch: on the connection's shard once the owning shard has handled it.
 using batch_done = std::function<void(bayeux::outcome&&)>;
 

@@ -9,6 +9,8 @@
 
 #include <deque>
 
+#include "transport/http_util.hpp"
+
 namespace encke::transport {
 
 namespace asio = boost::asio;
@@ -42,6 +44,9 @@ public:
 
     void start(http::request<http::string_body> req) {
         shard_.connections.insert(this);
+        // Browsers send their cookies with the upgrade: sessions made on this socket then join
+        // the browser's other sessions (same shard, same multiple-clients count).
+        browser_ = std::string(cookie_value(req[http::field::cookie], ctx_.bayeux.browser_cookie));
         sink_ = std::make_shared<ws_sink>(weak_from_this(), shard_);
         beast::get_lowest_layer(ws_).expires_never();
         websocket::stream_base::timeout t{};
@@ -107,9 +112,11 @@ private:
         bayeux::request_context rctx;
         rctx.kind = bayeux::transport_kind::websocket;
         rctx.out = sink_;
+        rctx.browser_id = browser_;
+        rctx.cookie_sent = !browser_.empty();
         for (auto& m : msgs_)
             if (!m.client_id.empty()) remember(std::string(m.client_id));
-        dispatch_batch(shard_, msgs_, std::move(text), shard_.index, std::move(rctx),
+        dispatch_batch(shard_, msgs_, std::move(text), shard_for_browser(browser_, shard_), std::move(rctx),
                        [self = shared_from_this()](bayeux::outcome&& out) {
                            if (!out.created.empty()) self->remember(out.created);
                            self->enqueue(std::move(out.parts));
@@ -180,6 +187,7 @@ private:
     std::vector<json::message> msgs_;
     std::shared_ptr<ws_sink> sink_;
     std::vector<std::string> bound_;  // sessions that used this socket
+    std::string browser_;             // the browser cookie of the upgrade request, if any
     std::vector<bayeux::frame> pending_;
     std::vector<bayeux::frame> inflight_;
     std::vector<asio::const_buffer> bufs_;

@@ -164,6 +164,24 @@ describe('default configuration', () => {
     await c.disconnect();
   });
 
+  test('a WebSocket session takes the browser cookie of its upgrade: another browser cannot continue it over HTTP', async () => {
+    const ws = await WsClient.open(server, { headers: { Cookie: 'BAYEUX_BROWSER=browserone00001' } });
+    await ws.open();
+    const ch = uniqChannel();
+    const stranger = new HttpClient(server);
+    stranger.clientId = ws.clientId;
+    stranger.jar.cookies.set('BAYEUX_BROWSER', 'browsertwo00002');
+    const { reply: refused } = await stranger.call({ channel: '/meta/subscribe', clientId: ws.clientId, subscription: ch, id: stranger.nextId() });
+    assert.equal(refused.successful, false, JSON.stringify(refused));
+    assert.match(refused.error, /^402/);
+    const owner = new HttpClient(server);
+    owner.clientId = ws.clientId;
+    owner.jar.cookies.set('BAYEUX_BROWSER', 'browserone00001');
+    const { reply: ok } = await owner.call({ channel: '/meta/subscribe', clientId: ws.clientId, subscription: ch, id: owner.nextId() });
+    assert.equal(ok.successful, true, JSON.stringify(ok));
+    ws.ws.close(1000);
+  });
+
   test('a superseding connect of the same session is not flagged multiple-clients (§5.4)', async () => {
     const s = await new HttpClient(server).open();
     const held = s.connect({ allowError: true });
