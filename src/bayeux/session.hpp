@@ -55,8 +55,8 @@ public:
     bool dirty = false;                        // in the protocol's flush list
     bool doomed = false;                       // queued for removal (outbound queue over its bound)
 
-    // Messages that may be written now (all of them, or in ack mode the unacknowledged ones).
-    bool has_deliverable() const noexcept { return ack ? !queue.empty() : !queue.empty(); }
+    // Something to write: new messages, or in ack mode ones not yet acknowledged.
+    bool has_deliverable() const noexcept { return !queue.empty(); }
 
 private:
     std::string id_;
