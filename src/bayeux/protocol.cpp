@@ -273,16 +273,8 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
         h.id = std::string(m.id);
         h.deadline = now + util::millis(timeout);
         h.generation = ++generation_;
-        h.kind = ctx.kind;
         if (counted) h.browser = std::string(ctx.browser_id);
-        if (m.has_timesync) {
-            h.timesync = true;
-            h.tc = m.timesync_tc;
-            h.l = m.timesync_l;
-            h.o = m.timesync_o;
-            h.has_l = m.timesync_has_l;
-            h.ts = clock_.epoch_ms();
-        }
+        h.timesync = stamp(m);
         s.held = std::move(h);
         s.expires_at = util::time_point::max();
         timers_.push_back({s.held->deadline, s.held->generation, sessions_.at(s.id())});
@@ -291,20 +283,17 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
         return;
     }
     take_deliverable(s, out.parts);
-    held_connect ts;
-    if (m.has_timesync) {
-        ts.timesync = true;
-        ts.tc = m.timesync_tc;
-        ts.l = m.timesync_l;
-        ts.o = m.timesync_o;
-        ts.ts = clock_.epoch_ms();
-    }
-    out.parts.push_back(make_frame(connect_reply(s, m.id, advice, &ts)));
+    out.parts.push_back(make_frame(connect_reply(s, m.id, advice, stamp(m))));
     s.expires_at = now + util::millis(settings_.interval_ms + settings_.max_interval_ms);
 }
 
+timesync_stamp protocol::stamp(const json::message& m) const {
+    if (!m.has_timesync) return {};
+    return {true, m.timesync_tc, m.timesync_l, m.timesync_o, clock_.epoch_ms()};
+}
+
 std::string protocol::connect_reply(session& s, std::string_view id, std::string_view advice,
-                                    const held_connect* ts) {
+                                    const timesync_stamp& ts) {
     std::string r;
     r.reserve(160);
     r += '{';
@@ -315,7 +304,7 @@ std::string protocol::connect_reply(session& s, std::string_view id, std::string
     }
     r += R"("channel":"/meta/connect","successful":true,"advice":)";
     r += advice;
-    bool timesync = ts && ts->timesync;
+    bool timesync = ts.present;
     if (s.ack || timesync) {
         r += ",\"ext\":{";
         if (s.ack) {
@@ -325,7 +314,7 @@ std::string protocol::connect_reply(session& s, std::string_view id, std::string
         }
         if (timesync) {
             if (s.ack) r += ',';
-            append_timesync(r, ts->tc, ts->l, ts->o, ts->ts, clock_.epoch_ms());
+            append_timesync(r, ts.tc, ts.l, ts.o, ts.ts, clock_.epoch_ms());
         }
         r += '}';
     }
@@ -383,7 +372,7 @@ void protocol::complete_held(session& s, end_reason why) {
         // A sink whose connection is gone gets nothing: the messages wait for the next connect.
         if (why != end_reason::disconnected && h.out->open()) take_deliverable(s, parts);
         std::string_view advice = why == end_reason::disconnected ? advice_none : advice_retry_;
-        parts.push_back(make_frame(connect_reply(s, h.id, advice, &h)));
+        parts.push_back(make_frame(connect_reply(s, h.id, advice, h.timesync)));
     }
     h.out->send(std::move(parts));
 }

@@ -112,7 +112,8 @@ private:
     session* find(const json::message& m, const request_context& ctx);
     void take_deliverable(session& s, std::vector<frame>& parts);
     std::string connect_reply(session& s, std::string_view id, std::string_view advice,
-                              const held_connect* ts);
+                              const timesync_stamp& ts);
+    timesync_stamp stamp(const json::message& m) const;
     void complete_held(session& s, end_reason why);
     held_connect release_hold(session& s);
     void remove(session& s, end_reason why);

@@ -19,18 +19,20 @@ struct queued_message {
     std::uint64_t batch;  // ack extension: the batch it was queued in (0 when acks are off)
 };
 
+// A request's timesync extension ({tc, l, o}) and when it arrived (ts), for the reply.
+struct timesync_stamp {
+    bool present = false;
+    std::int64_t tc = 0, l = 0, o = 0, ts = 0;
+};
+
 // The /meta/connect that is being held until something is to be delivered or it times out.
 struct held_connect {
     sink_ptr out;
     std::string id;  // raw JSON of the request id ("" when absent)
     util::time_point deadline;
     std::uint64_t generation = 0;  // matches the timer entry that may complete it
-    transport_kind kind = transport_kind::long_polling;
     std::string browser;  // non-empty: counted under this browser id (multiple-clients rule)
-    // timesync extension
-    bool timesync = false;
-    std::int64_t tc = 0, l = 0, o = 0, ts = 0;
-    bool has_l = false;
+    timesync_stamp timesync;
 };
 
 class session {
