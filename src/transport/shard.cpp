@@ -16,6 +16,12 @@ void shard::start() { on_tick(); }
 void shard::on_tick() {
     if (stopped_) return;
     protocol.tick();
+    if (++ticks_ % 10 == 0) {
+        // Copy: a connection may close (and later leave the set) while it is visited.
+        std::vector<connection*> all(connections.begin(), connections.end());
+        auto now = util::steady::now();
+        for (auto* c : all) c->on_second(now);
+    }
     tick_.expires_after(std::chrono::milliseconds(100));
     tick_.async_wait([this](boost::system::error_code ec) {
         if (!ec) on_tick();

@@ -26,6 +26,8 @@ class connection {
 public:
     virtual ~connection() = default;
     virtual void shutdown() = 0;
+    // Called once a second on the shard's thread (idle checks that need no timer of their own).
+    virtual void on_second(util::time_point) {}
 };
 
 // Everything the shards share. Immutable after start, except the atomics.
@@ -70,6 +72,8 @@ public:
     boost::asio::io_context ioc{1};
     bayeux::protocol protocol;
     json::batch_parser parser;
+    // Where WebSocket connections read to: an idle connection keeps no buffer of its own.
+    std::vector<char> read_scratch = std::vector<char>(65536);
 
     // Starts the 100 ms protocol tick.
     void start();
@@ -88,6 +92,7 @@ private:
     void on_tick();
     boost::asio::steady_timer tick_{ioc};
     bool stopped_ = false;
+    unsigned ticks_ = 0;
 };
 
 // Where a handshake creates its session: the shard chosen by the browser id when there is one,

@@ -1,13 +1,27 @@
 #include "transport/websocket_connection.hpp"
 
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/stream.hpp>
+// The WebSocket side of a connection (RFC 6455), written against the raw socket rather than
+// Beast's websocket::stream, for three reasons the benchmarks showed (docs/performance.md):
+//  - an idle connection holds no read buffer: the socket is waited on for readiness and read
+//    into the shard's scratch buffer; only an incomplete frame is kept per connection;
+//  - every complete frame of a read is handled before the shard flushes, so deliveries made by
+//    several publishes leave in one write per subscriber when the server is busy;
+//  - a write is first tried at once (writev, non-blocking) and only what the kernel does not
+//    take goes through an asynchronous operation.
+// Idle sockets are pinged and closed by the shard's once-a-second sweep, not per-socket timers.
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <spdlog/spdlog.h>
 
-#include <deque>
+#include <sys/uio.h>
+
+#include <array>
+#include <cstring>
 
 #include "transport/http_util.hpp"
 
@@ -16,9 +30,61 @@ namespace encke::transport {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
 
 namespace {
+
+enum : std::uint8_t { op_continuation = 0, op_text = 1, op_binary = 2, op_close = 8, op_ping = 9, op_pong = 10 };
+
+enum : std::uint16_t {
+    close_normal = 1000,
+    close_going_away = 1001,
+    close_protocol_error = 1002,
+    close_too_big = 1009,
+};
+
+std::string accept_key(std::string_view key) {
+    static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    std::string s(key);
+    s += guid;
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
+    char out[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), digest, SHA_DIGEST_LENGTH);
+    return std::string(out, static_cast<std::size_t>(n));
+}
+
+// A server frame header (never masked) for a payload of `len` bytes; returns its size.
+std::size_t frame_header(std::uint8_t* h, std::uint8_t op, std::size_t len) {
+    h[0] = static_cast<std::uint8_t>(0x80 | op);
+    if (len < 126) {
+        h[1] = static_cast<std::uint8_t>(len);
+        return 2;
+    }
+    if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = static_cast<std::uint8_t>(len >> 8);
+        h[3] = static_cast<std::uint8_t>(len);
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<std::uint8_t>(std::uint64_t(len) >> (56 - 8 * i));
+    return 10;
+}
+
+void append_control(std::string& out, std::uint8_t op, std::string_view payload) {
+    std::uint8_t h[10];
+    std::size_t n = frame_header(h, op, payload.size());
+    out.append(reinterpret_cast<const char*>(h), n);
+    out.append(payload);
+}
+
+std::string close_payload(std::uint16_t code) {
+    std::string p(2, '\0');
+    p[0] = static_cast<char>(code >> 8);
+    p[1] = static_cast<char>(code & 0xff);
+    return p;
+}
 
 class ws_connection;
 
@@ -37,77 +103,213 @@ private:
 
 class ws_connection final : public std::enable_shared_from_this<ws_connection>, public connection {
 public:
-    ws_connection(shard& sh, beast::tcp_stream stream, connection_slot slot)
-        : shard_(sh), ctx_(sh.ctx), ws_(std::move(stream)), slot_(std::move(slot)) {}
+    ws_connection(shard& sh, tcp::socket sock, connection_slot slot)
+        : shard_(sh), ctx_(sh.ctx), sock_(std::move(sock)), slot_(std::move(slot)) {}
 
     ~ws_connection() override { shard_.connections.erase(this); }
 
-    void start(http::request<http::string_body> req) {
+    void start(const http::request<http::string_body>& req) {
         shard_.connections.insert(this);
+        boost::system::error_code ec;
+        sock_.non_blocking(true, ec);
+        if (ec) return close_socket();
+        auto version = req[http::field::sec_websocket_version];
+        auto key = req[http::field::sec_websocket_key];
+        if (version != "13") {
+            raw_ = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"
+                   "Connection: close\r\n\r\n";
+            closing_ = true;
+            return write_now();
+        }
+        if (key.size() != 24) {
+            raw_ = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            closing_ = true;
+            return write_now();
+        }
         // Browsers send their cookies with the upgrade: sessions made on this socket then join
         // the browser's other sessions (same shard, same multiple-clients count).
         browser_ = std::string(cookie_value(req[http::field::cookie], ctx_.bayeux.browser_cookie));
         sink_ = std::make_shared<ws_sink>(weak_from_this(), shard_);
-        beast::get_lowest_layer(ws_).expires_never();
-        websocket::stream_base::timeout t{};
-        t.handshake_timeout = std::chrono::milliseconds(ctx_.http.header_timeout_ms);
-        // Idle: nothing received for this long. Beast pings at half of it, so a live client
-        // that is only waiting for its held connect keeps the socket open.
-        t.idle_timeout = std::chrono::milliseconds(ctx_.http.ws_idle_timeout_ms);
-        t.keep_alive_pings = true;
-        ws_.set_option(t);
-        ws_.read_message_max(ctx_.http.ws_max_message_bytes);
-        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-            res.set(http::field::server, "encke");
-        }));
-        ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
-            if (ec) return self->on_closed();
-            self->do_read();
-        });
+        raw_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Server: encke\r\nSec-WebSocket-Accept: ";
+        raw_ += accept_key(key);
+        raw_ += "\r\n\r\n";
+        last_rx_ = util::steady::now();
+        write_now();
+        wait_readable();
     }
 
-    void shutdown() override {
-        if (closing_) return;
-        closing_ = true;
-        if (!writing_) close_now();
+    void shutdown() override { close_with(close_going_away); }
+
+    // The shard's once-a-second sweep: ping a quiet client at half the idle timeout, close it
+    // at the full timeout.
+    void on_second(util::time_point now) override {
+        if (closed_) return;
+        auto quiet = now - last_rx_;
+        auto limit = std::chrono::milliseconds(ctx_.http.ws_idle_timeout_ms);
+        if (quiet >= limit) {
+            spdlog::debug("websocket: closing a client idle for {} ms", ctx_.http.ws_idle_timeout_ms);
+            return close_socket();
+        }
+        if (quiet >= limit / 2 && !ping_sent_) {
+            ping_sent_ = true;
+            append_control(raw_, op_ping, {});
+            write_now();
+        }
     }
 
-    void enqueue(std::vector<bayeux::frame> parts) {
-        if (closed_ || parts.empty()) return;
-        for (auto& p : parts) out_bytes_ += p->size();
-        pending_.insert(pending_.end(), std::make_move_iterator(parts.begin()),
-                        std::make_move_iterator(parts.end()));
+    void enqueue(std::vector<bayeux::frame>& parts) {
+        if (closed_ || closing_ || parts.empty()) return;
+        for (auto& p : parts) {
+            out_bytes_ += p->size();
+            pending_.push_back(std::move(p));
+        }
         if (out_bytes_ > ctx_.bayeux.max_queue_bytes) {
             // The client does not read: cut it off rather than buffer without bound.
             spdlog::warn("websocket: closing a client whose outbound queue passed {} bytes",
                          ctx_.bayeux.max_queue_bytes);
             pending_.clear();
             out_bytes_ = 0;
-            beast::get_lowest_layer(ws_).close();
-            return;
+            return close_socket();
         }
-        if (!writing_) do_write();
+        write_now();
     }
 
 private:
-    void do_read() {
-        ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            self->on_read(ec);
+    // ------------------------------------------------------------------------------ reading
+
+    void wait_readable() {
+        if (closed_ || reading_) return;
+        reading_ = true;
+        sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+            self->reading_ = false;
+            if (ec) return self->close_socket();
+            self->on_readable();
         });
     }
 
-    void on_read(beast::error_code ec) {
-        if (ec) return on_closed();
-        std::string text = beast::buffers_to_string(buffer_.data());
-        buffer_.consume(buffer_.size());
+    void on_readable() {
+        auto& scratch = shard_.read_scratch;
+        for (;;) {
+            if (closed_ || busy_) return;
+            boost::system::error_code ec;
+            std::size_t n = sock_.read_some(asio::buffer(scratch), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+            if (ec) return close_socket();
+            last_rx_ = util::steady::now();
+            ping_sent_ = false;
+            if (in_.empty()) {
+                std::size_t used = consume(scratch.data(), n);
+                if (closed_) return;
+                if (used < n) in_.assign(scratch.data() + used, n - used);
+            } else {
+                in_.append(scratch.data(), n);
+                resume_input();
+                if (closed_) return;
+            }
+            if (n < scratch.size()) break;  // drained what the kernel had
+        }
+        if (!busy_) wait_readable();
+    }
+
+    // Goes on with the bytes kept in in_ (after a batch handled on another shard came back).
+    void resume_input() {
+        std::size_t used = consume(in_.data(), in_.size());
+        if (closed_) return;
+        in_.erase(0, used);
+        if (in_.empty()) std::string().swap(in_);  // an idle connection keeps no buffer
+    }
+
+    // Handles every complete frame in [p, p+n) (unmasking in place) until a batch must wait for
+    // another shard; returns the bytes used.
+    std::size_t consume(char* p, std::size_t n) {
+        std::size_t at = 0;
+        while (!busy_ && !closed_ && !closing_) {
+            std::size_t avail = n - at;
+            if (avail < 2) break;
+            auto* h = reinterpret_cast<std::uint8_t*>(p + at);
+            bool fin = h[0] & 0x80;
+            std::uint8_t op = h[0] & 0x0f;
+            if ((h[0] & 0x70) || !(h[1] & 0x80)) {  // reserved bits, or an unmasked client frame
+                close_with(close_protocol_error);
+                break;
+            }
+            std::uint64_t len = h[1] & 0x7f;
+            std::size_t hl = 2;
+            if (len == 126) {
+                if (avail < 4) break;
+                len = (std::uint64_t(h[2]) << 8) | h[3];
+                hl = 4;
+            } else if (len == 127) {
+                if (avail < 10) break;
+                len = 0;
+                for (int i = 0; i < 8; ++i) len = (len << 8) | h[2 + i];
+                hl = 10;
+            }
+            bool control = op & 0x08;
+            if (control && (len > 125 || !fin)) {
+                close_with(close_protocol_error);
+                break;
+            }
+            if (!control && len + message_.size() > ctx_.http.ws_max_message_bytes) {
+                close_with(close_too_big);
+                break;
+            }
+            if (avail < hl + 4 + len) break;  // the frame is not all here yet
+            std::uint8_t mask[4];
+            std::memcpy(mask, h + hl, 4);
+            char* payload = p + at + hl + 4;
+            for (std::size_t i = 0; i < len; ++i) payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
+            at += hl + 4 + static_cast<std::size_t>(len);
+            on_frame(fin, op, std::string_view(payload, static_cast<std::size_t>(len)));
+        }
+        return at;
+    }
+
+    void on_frame(bool fin, std::uint8_t op, std::string_view payload) {
+        switch (op) {
+        case op_text:
+        case op_binary:
+            if (in_message_) return close_with(close_protocol_error);
+            if (fin) return on_message(std::string(payload));
+            in_message_ = true;
+            message_.assign(payload);
+            return;
+        case op_continuation:
+            if (!in_message_) return close_with(close_protocol_error);
+            message_.append(payload);
+            if (!fin) return;
+            in_message_ = false;
+            on_message(std::move(message_));
+            message_ = {};
+            return;
+        case op_ping:
+            append_control(raw_, op_pong, payload);
+            return write_now();
+        case op_pong:
+            return;
+        case op_close: {
+            // Echo the status code, then close once it is written.
+            std::uint16_t code = close_normal;
+            if (payload.size() >= 2)
+                code = static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) | std::uint8_t(payload[1]));
+            return close_with(code);
+        }
+        default:
+            return close_with(close_protocol_error);
+        }
+    }
+
+    void on_message(std::string text) {
         auto err = shard_.parser.parse(text, msgs_);
         if (err != json::parse_error::none) {
             std::string e = "400::";
             e += json::to_string(err);
             std::string body = bayeux::protocol::error_body(e);
             // error_body is a whole array; send it as one frame.
-            enqueue({bayeux::make_frame(body.substr(1, body.size() - 2))});
-            return do_read();
+            std::vector<bayeux::frame> one{bayeux::make_frame(body.substr(1, body.size() - 2))};
+            enqueue(one);
+            return;
         }
         bayeux::request_context rctx;
         rctx.kind = bayeux::transport_kind::websocket;
@@ -116,12 +318,20 @@ private:
         rctx.cookie_sent = !browser_.empty();
         for (auto& m : msgs_)
             if (!m.client_id.empty()) remember(std::string(m.client_id));
+        busy_ = true;
+        in_dispatch_ = true;
         dispatch_batch(shard_, msgs_, std::move(text), shard_for_browser(browser_, shard_), std::move(rctx),
                        [self = shared_from_this()](bayeux::outcome&& out) {
                            if (!out.created.empty()) self->remember(out.created);
-                           self->enqueue(std::move(out.parts));
-                           if (!self->closed_) self->do_read();
+                           self->enqueue(out.parts);
+                           self->busy_ = false;
+                           // Handled on this shard, inside consume(): its loop goes on.
+                           if (self->in_dispatch_) return;
+                           // Came back from another shard: go on with what was read meanwhile.
+                           self->resume_input();
+                           if (!self->busy_) self->on_readable();
                        });
+        in_dispatch_ = false;
     }
 
     void remember(std::string id) {
@@ -132,44 +342,87 @@ private:
         if (bound_.size() < 64) bound_.push_back(std::move(id));
     }
 
-    void do_write() {
-        // Everything queued leaves in one frame: `[`, f1, `,`, f2, ..., `]`.
-        writing_ = true;
-        inflight_ = std::move(pending_);
+    // ------------------------------------------------------------------------------ writing
+
+    // Writes raw_ (handshake, control frames) and one text frame `[f1,f2,…]` holding every queued
+    // delivery: at once if the kernel takes it all, otherwise the rest asynchronously.
+    void write_now() {
+        if (writing_ || closed_) return;
+        if (raw_.empty() && pending_.empty()) {
+            if (closing_) close_socket();
+            return;
+        }
+        inflight_raw_.swap(raw_);
+        raw_.clear();
+        inflight_.swap(pending_);
         pending_.clear();
         out_bytes_ = 0;
         bufs_.clear();
-        bufs_.push_back(asio::buffer("[", 1));
-        for (std::size_t i = 0; i < inflight_.size(); ++i) {
-            if (i) bufs_.push_back(asio::buffer(",", 1));
-            bufs_.push_back(asio::buffer(*inflight_[i]));
+        if (!inflight_raw_.empty()) bufs_.emplace_back(inflight_raw_.data(), inflight_raw_.size());
+        if (!inflight_.empty()) {
+            std::size_t len = 1 + inflight_.size();  // '[' + commas + ']'
+            for (auto& f : inflight_) len += f->size();
+            std::size_t hl = frame_header(header_.data(), op_text, len);
+            bufs_.emplace_back(header_.data(), hl);
+            bufs_.emplace_back("[", 1);
+            for (std::size_t i = 0; i < inflight_.size(); ++i) {
+                if (i) bufs_.emplace_back(",", 1);
+                bufs_.emplace_back(inflight_[i]->data(), inflight_[i]->size());
+            }
+            bufs_.emplace_back("]", 1);
         }
-        bufs_.push_back(asio::buffer("]", 1));
-        ws_.text(true);
-        ws_.async_write(bufs_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            self->on_write(ec);
+        // Try the kernel first; most writes end here.
+        std::size_t first = 0;
+        while (first < bufs_.size()) {
+            std::size_t count = std::min<std::size_t>(bufs_.size() - first, 512);
+            ssize_t n = ::writev(sock_.native_handle(), reinterpret_cast<const iovec*>(&bufs_[first]),
+                                 static_cast<int>(count));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                return close_socket();
+            }
+            auto left = static_cast<std::size_t>(n);
+            while (first < bufs_.size() && left >= bufs_[first].size()) left -= bufs_[first++].size();
+            if (left) {
+                bufs_[first] = bufs_[first] + left;
+                break;
+            }
+        }
+        if (first == bufs_.size()) return written();
+        writing_ = true;
+        bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(first));
+        asio::async_write(sock_, bufs_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+            self->writing_ = false;
+            if (ec) return self->close_socket();
+            self->written();
         });
     }
 
-    void on_write(beast::error_code ec) {
-        writing_ = false;
+    void written() {
         inflight_.clear();
-        if (ec) return on_closed();
-        if (!pending_.empty()) return do_write();
-        if (closing_) close_now();
+        inflight_raw_.clear();
+        if (!raw_.empty() || !pending_.empty()) return write_now();
+        if (closing_) close_socket();
     }
 
-    void close_now() {
-        if (closed_) return;
-        ws_.async_close(websocket::close_code::going_away,
-                        [self = shared_from_this()](beast::error_code) { self->on_closed(); });
+    // Sends a close frame with `code`, then closes the socket once it is written.
+    void close_with(std::uint16_t code) {
+        if (closed_ || closing_) return;
+        closing_ = true;
+        pending_.clear();
+        append_control(raw_, op_close, close_payload(code));
+        write_now();
     }
 
     // The socket is gone: the sessions it carried stay (they may come back on a new socket,
     // as the reload extension does) and expire normally if they do not.
-    void on_closed() {
+    void close_socket() {
         if (closed_) return;
         closed_ = true;
+        boost::system::error_code ec;
+        sock_.shutdown(tcp::socket::shutdown_both, ec);
+        sock_.close(ec);
         for (auto& id : bound_) {
             int owner = bayeux::protocol::shard_of(id);
             if (owner < 0 || static_cast<std::size_t>(owner) >= ctx_.shards.size()) continue;
@@ -177,29 +430,43 @@ private:
             sh.run_here([&sh, id, s = sink_] { sh.protocol.detach(id, s.get()); });
         }
         bound_.clear();
+        pending_.clear();
+        std::string().swap(in_);
     }
 
     shard& shard_;
     context& ctx_;
-    websocket::stream<beast::tcp_stream> ws_;
+    tcp::socket sock_;
     connection_slot slot_;
-    beast::flat_buffer buffer_;
+    std::string in_;        // an incomplete frame (or frames waiting for a busy batch)
+    std::string message_;   // a fragmented message being assembled
     std::vector<json::message> msgs_;
     std::shared_ptr<ws_sink> sink_;
     std::vector<std::string> bound_;  // sessions that used this socket
     std::string browser_;             // the browser cookie of the upgrade request, if any
-    std::vector<bayeux::frame> pending_;
-    std::vector<bayeux::frame> inflight_;
+    std::string raw_, inflight_raw_;  // handshake response and control frames
+    std::vector<bayeux::frame> pending_, inflight_;
     std::vector<asio::const_buffer> bufs_;
+    std::array<std::uint8_t, 10> header_{};
     std::size_t out_bytes_ = 0;
+    util::time_point last_rx_{};
+    bool reading_ = false;
+    bool busy_ = false;        // a batch is being handled on another shard
+    bool in_dispatch_ = false; // inside dispatch_batch (a completion now is synchronous)
+    bool in_message_ = false;  // between the first and the last frame of a fragmented message
     bool writing_ = false;
     bool closing_ = false;
     bool closed_ = false;
+    bool ping_sent_ = false;
 };
 
 void ws_sink::send(std::vector<bayeux::frame> parts) {
+    if (engine::engine::current_shard() == static_cast<int>(home_.index)) {
+        if (auto conn = conn_.lock()) conn->enqueue(parts);
+        return;
+    }
     home_.run_here([c = conn_, parts = std::move(parts)]() mutable {
-        if (auto conn = c.lock()) conn->enqueue(std::move(parts));
+        if (auto conn = c.lock()) conn->enqueue(parts);
     });
 }
 
@@ -207,7 +474,7 @@ void ws_sink::send(std::vector<bayeux::frame> parts) {
 
 void start_websocket(shard& sh, beast::tcp_stream stream, http::request<http::string_body> req,
                      connection_slot slot) {
-    std::make_shared<ws_connection>(sh, std::move(stream), std::move(slot))->start(std::move(req));
+    std::make_shared<ws_connection>(sh, stream.release_socket(), std::move(slot))->start(req);
 }
 
 }  // namespace encke::transport
