@@ -524,7 +524,10 @@ private:
         req += path_;
         req += " HTTP/1.1\r\nHost: ";
         req += rs_.base.host;
-        req += "\r\nAccept: multipart/mixed\r\n";
+        // nchan's plain long-poll: one message per response, the next request resumes after it
+        // (Etag / Last-Modified). Its multipart mode is not used: in nchan 1.3.6 that response
+        // has neither a length nor chunks and stays open until the subscriber timeout.
+        req += "\r\n";
         if (!last_modified_.empty()) {
             req += "If-Modified-Since: ";
             req += last_modified_;

@@ -46,7 +46,7 @@ struct options {
     int server_pid = 0;
     double p99_limit_ms = 100;
     int capacity = 0;
-    int source_addresses = 1;
+    int source_addresses = 0;  // 0: one per 1,000 connections
     std::string json_path;
 };
 
@@ -305,7 +305,11 @@ int runner::run() {
     }
     if (o_.per_subscriber > o_.channels) usage_error("--channels-per-subscriber must not exceed --channels");
     rs_.channels = o_.channels;
-    rs_.source_addresses = o_.source_addresses;
+    // The kernel's search for a free ephemeral port grows with the connections one source
+    // address already has to the same server; spreading them keeps connecting fast.
+    rs_.source_addresses = o_.source_addresses > 0
+                               ? o_.source_addresses
+                               : std::min(64, 1 + (o_.subscribers + o_.publishers) / 1000);
     subs_per_channel_ = static_cast<double>(o_.subscribers) * o_.per_subscriber / o_.channels;
 
     std::vector<double> rates;
@@ -498,8 +502,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.001, 1e6));
     app.add_option("--capacity", o.capacity, "capacity mode: ramp this many idle subscribers, then one broadcast")
         ->check(CLI::Range(1, 1000000));
-    app.add_option("--source-addresses", o.source_addresses, "spread connections over 127.0.0.1..127.0.0.K")
-        ->check(CLI::Range(1, 254));
+    app.add_option("--source-addresses", o.source_addresses, "spread connections over 127.0.0.1..127.0.0.K (0: one address per 1,000 connections)")
+        ->check(CLI::Range(0, 254));
     app.add_option("--json", o.json_path, "write a JSON report to this file ('-' for stdout)");
     try {
         app.parse(argc, argv);

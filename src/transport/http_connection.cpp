@@ -11,6 +11,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <array>
 #include <optional>
 
@@ -299,6 +301,10 @@ private:
     void on_outcome(bayeux::outcome&& out) {
         if (out.held) {
             state_ = state::held;
+            // A held request may wait for minutes: it keeps neither the parsed request nor the
+            // read buffer's capacity (thousands of idle long-polls are the common case).
+            parser_.reset();
+            if (buffer_.size() == 0) buffer_.shrink_to_fit();
             watch();
             return;
         }
@@ -423,10 +429,34 @@ private:
     // messages stay queued). Bytes that arrive meanwhile are kept for the next request.
     void watch() {
         watching_ = true;
-        stream_.async_read_some(buffer_.prepare(2048),
-                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                    self->on_watch(ec, n);
-                                });
+        // A readiness wait, not a read: the pending operation is small and holds no buffer,
+        // which matters when thousands of long-polls are held at once.
+        stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+            self->on_watch_ready(ec);
+        });
+    }
+
+    void on_watch_ready(beast::error_code ec) {
+        std::size_t n = 0;
+        if (!ec) {
+            // Small: it is there to notice the client's end; a pipelined request arriving
+            // meanwhile is taken in pieces (each re-arms the watch).
+            auto buf = buffer_.prepare(256);
+            ssize_t r = ::recv(stream_.socket().native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+            if (r > 0) {
+                n = static_cast<std::size_t>(r);
+            } else if (r == 0) {
+                ec = asio::error::eof;
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                watching_ = false;
+                if (state_ == state::held || state_ == state::writing) return watch();
+                if (state_ == state::reading) return do_read();
+                return;
+            } else {
+                ec = beast::error_code(errno, boost::system::system_category());
+            }
+        }
+        on_watch(ec, n);
     }
 
     void on_watch(beast::error_code ec, std::size_t n) {
@@ -482,7 +512,8 @@ private:
     }
 
     void drain() {
-        stream_.async_read_some(asio::buffer(discard_),
+        // Into the shard's scratch buffer: what is read here is thrown away.
+        stream_.async_read_some(asio::buffer(shard_.read_scratch),
                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                     if (ec) return self->stream_.close();
                                     self->drain();
@@ -514,7 +545,6 @@ private:
     std::string body_;
     std::vector<bayeux::frame> parts_;
     std::vector<asio::const_buffer> bufs_;
-    std::array<char, 4096> discard_;
 };
 
 void http_sink::send(std::vector<bayeux::frame> parts) {
