@@ -277,7 +277,7 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
         h.timesync = stamp(m);
         s.held = std::move(h);
         s.expires_at = util::time_point::max();
-        timers_.push_back({s.held->deadline, s.held->generation, sessions_.at(s.id())});
+        timers_.push_back({s.held->deadline, s.held->generation, s.weak_from_this()});
         std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
         if (!websocket) out.held = true;
         return;
@@ -329,6 +329,7 @@ void protocol::take_deliverable(session& s, std::vector<frame>& parts) {
         s.unsent = 0;
         return;
     }
+    parts.reserve(parts.size() + s.queue.size() + 1);
     for (auto& q : s.queue) parts.push_back(std::move(q.data));
     stats_.delivered.fetch_add(s.queue.size(), std::memory_order_relaxed);
     s.queue.clear();
@@ -380,7 +381,7 @@ void protocol::complete_held(session& s, end_reason why) {
 void protocol::mark_dirty(session& s) {
     if (s.dirty) return;
     s.dirty = true;
-    dirty_.push_back(sessions_.at(s.id()));
+    dirty_.push_back(s.shared_from_this());
     if (!flush_requested_ && request_flush_) {
         flush_requested_ = true;
         request_flush_();
@@ -504,7 +505,7 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
         if (s->queued_bytes + message->size() > settings_.max_queue_bytes) {
             // A client this far behind is cut off (after the fan-out, never inside it).
             s->doomed = true;
-            doomed_.push_back(sessions_.at(s->id()));
+            doomed_.push_back(s->shared_from_this());
             return;
         }
         s->queue.push_back({message, s->ack ? s->ack_batch : 0});
@@ -535,7 +536,7 @@ void protocol::flush() {
     for (auto& sp : dirty) {
         session& s = *sp;
         s.dirty = false;
-        if (s.doomed || !sessions_.contains(s.id())) continue;
+        if (s.doomed || s.removed) continue;
         if (s.held && (s.ack || !s.held->out->persistent())) {
             complete_held(s, end_reason::normal);
         } else if (!s.ack && !s.queue.empty()) {
@@ -574,6 +575,7 @@ void protocol::remove(session& s, end_reason why) {
     if (keep == sessions_.end()) return;
     session_ptr alive = keep->second;  // `s` stays valid until the end of this function
     sessions_.erase(keep);
+    s.removed = true;
     stats_.sessions.fetch_sub(1, std::memory_order_relaxed);
     for (auto& sub : s.subscriptions) index_.remove(sub, &s);
     s.subscriptions.clear();

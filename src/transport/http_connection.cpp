@@ -52,6 +52,11 @@ constexpr std::string_view no_cache =
 
 class http_connection;
 
+template <class T>
+void release_capacity(T& v) {
+    T().swap(v);
+}
+
 // The way back to a held long-poll or JSONP request (see bayeux::sink).
 class http_sink final : public bayeux::sink {
 public:
@@ -305,6 +310,11 @@ private:
             // read buffer's capacity (thousands of idle long-polls are the common case).
             parser_.reset();
             if (buffer_.size() == 0) buffer_.shrink_to_fit();
+            release_capacity(msgs_);
+            release_capacity(head_);
+            release_capacity(body_);
+            release_capacity(parts_);
+            release_capacity(bufs_);
             watch();
             return;
         }
