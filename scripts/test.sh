@@ -8,6 +8,8 @@
 #   integration asan            node --test tests/integration/   (ENCKE_BIN=build/asan/encke)
 #   interop                     node --test tests/interop/       (release binary)
 #   browser                     node --test tests/browser/       (release binary, headless Chromium)
+#   bench smoke                 node --test tests/bench/         (encke-bench against the release binary:
+#                               messages arrive, none lost; never a timing)
 #
 # Every suite runs even when an earlier one failed (a suite whose binary failed to build is reported
 # as failed, not run against a stale binary). The end is a table (suite, result, tests passed/failed,
@@ -30,7 +32,7 @@ BUILD_TIMEOUT=${ENCKE_BUILD_TIMEOUT:-5400}
 say() { printf '\n==> %s\n' "$*"; }
 
 ALL_SUITES=("build release" "build asan" "unit release" "unit asan"
-            "integration release" "integration asan" "interop" "browser")
+            "integration release" "integration asan" "interop" "browser" "bench smoke")
 
 # Which build each suite needs.
 needs() {
@@ -220,6 +222,7 @@ for s in "${selected[@]}"; do
         "integration asan") run_node "$s" tests/integration/ build/asan/encke "build asan" ;;
         interop) run_node "$s" tests/interop/ build/release/encke "build release" ;;
         browser) run_node "$s" tests/browser/ build/release/encke "build release" ;;
+        "bench smoke") run_node "$s" tests/bench/ build/release/encke "build release" ;;
     esac
 done
 
