@@ -648,7 +648,14 @@ void publish_ticker::tick() {
         for (auto& p : pubs_) p->flush_output();
     }
     if (w_.rs.stopping.load()) return;
-    timer_.expires_after(std::chrono::milliseconds(1));
+    // Wake when the next message is due (at most 1 ms away): at low rates each message leaves
+    // at its own time, not at the next millisecond tick, so the tick adds no latency of its own.
+    std::int64_t wake = now_ns() + 1000000;
+    if (rate_ > 0) {
+        auto next = epoch_ns_ + static_cast<std::int64_t>(static_cast<double>(sent_in_epoch_) * 1e9 / rate_);
+        wake = std::min(wake, next);
+    }
+    timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(wake)));
     timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec) tick();
     });
