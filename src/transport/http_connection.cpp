@@ -451,7 +451,8 @@ private:
         if (!ec) {
             // Small: it is there to notice the client's end; a pipelined request arriving
             // meanwhile is taken in pieces (each re-arms the watch).
-            auto buf = buffer_.prepare(256);
+            // Once the hold is over this is the next request: take all of it in one read.
+            auto buf = buffer_.prepare(state_ == state::held ? 256 : 4096);
             ssize_t r = ::recv(stream_.socket().native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
             if (r > 0) {
                 n = static_cast<std::size_t>(r);
@@ -558,6 +559,10 @@ private:
 };
 
 void http_sink::send(std::vector<bayeux::frame> parts) {
+    if (engine::engine::current_shard() == static_cast<int>(home_.index)) {
+        if (auto conn = conn_.lock()) conn->complete_held(this, std::move(parts));
+        return;
+    }
     home_.run_here([c = conn_, self = this, parts = std::move(parts)]() mutable {
         if (auto conn = c.lock()) conn->complete_held(self, std::move(parts));
     });
