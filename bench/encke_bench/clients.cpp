@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <charconv>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 
@@ -15,6 +17,16 @@ namespace bench {
 std::string run_shared::channel_name(int c) const {
     if (tgt == target::nchan) return "b" + std::to_string(c);
     return channel_prefix + std::to_string(c);
+}
+
+int run_shared::channel_index(std::string_view name) const {
+    std::string_view prefix = tgt == target::nchan ? std::string_view("b") : std::string_view(channel_prefix);
+    if (name.substr(0, prefix.size()) != prefix) return -1;
+    int c = 0;
+    auto rest = name.substr(prefix.size());
+    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), c);
+    if (ec != std::errc{} || ptr != rest.data() + rest.size() || c < 0 || c >= channels) return -1;
+    return c;
 }
 
 // ------------------------------------------------------------------------------------- client
@@ -180,10 +192,10 @@ class bayeux_client final : public client {
 public:
     using client::client;
 
-    void publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) override {
+    bool publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) override {
         if (dead_ || client_id_.empty()) {
             rs_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-            return;
+            return false;
         }
         msg_.clear();
         msg_ += R"([{"channel":")";
@@ -197,6 +209,7 @@ public:
         frame_.clear();
         ws::append_frame(frame_, ws::text, msg_);
         queue_raw(frame_);
+        return true;
     }
 
 protected:
@@ -367,10 +380,13 @@ private:
                 continue;
             }
             bool ok = false;
-            if (!m["successful"].get(ok) && ok)
+            if (!m["successful"].get(ok) && ok) {
                 rs_.publish_acks.fetch_add(1, std::memory_order_relaxed);
-            else
+            } else {
                 rs_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+                int c = rs_.channel_index(channel);
+                if (c >= 0) rs_.refused[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+            }
         }
         if (connect_replied && !dead_) next_connect_or_handshake();
     }
@@ -446,7 +462,7 @@ private:
 class nchan_subscriber final : public client {
 public:
     using client::client;
-    void publish(int, std::uint64_t, std::int64_t, std::string_view) override {}
+    bool publish(int, std::uint64_t, std::int64_t, std::string_view) override { return false; }
 
 protected:
     void on_connected() override {
@@ -551,10 +567,10 @@ class nchan_publisher final : public client {
 public:
     using client::client;
 
-    void publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) override {
+    bool publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) override {
         if (dead_) {
             rs_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-            return;
+            return false;
         }
         body_.clear();
         append_data(body_, channel, seq, t, pad);
@@ -567,6 +583,8 @@ public:
         req_ += "\r\n\r\n";
         req_ += body_;
         queue_raw(req_);  // pipelined; written at the tick's flush
+        inflight_.push_back(channel);
+        return true;
     }
 
 protected:
@@ -575,15 +593,24 @@ protected:
         http_response r;
         long used = parse_http_response(p, n, r, scratch_);
         if (used <= 0) return used;
-        if (r.status == 201 || r.status == 202)
+        // Responses come in the order of the pipelined requests.
+        int channel = -1;
+        if (!inflight_.empty()) {
+            channel = inflight_.front();
+            inflight_.pop_front();
+        }
+        if (r.status == 201 || r.status == 202) {
             rs_.publish_acks.fetch_add(1, std::memory_order_relaxed);
-        else
+        } else {
             rs_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+            if (channel >= 0) rs_.refused[static_cast<std::size_t>(channel)].fetch_add(1, std::memory_order_relaxed);
+        }
         return used;
     }
 
 private:
     std::string body_, req_, scratch_;
+    std::deque<int> inflight_;  // channels of the requests awaiting a response
 };
 
 }  // namespace
@@ -640,10 +667,12 @@ void publish_ticker::tick() {
         while (sent_in_epoch_ < due) {
             auto t = epoch_ns_ + static_cast<std::int64_t>(static_cast<double>(sent_in_epoch_) * 1e9 / rate_);
             std::size_t c = rr_++ % channels;
-            std::uint64_t seq = next_seq_[c]++;
-            pubs_[c % pubs_.size()]->publish(static_cast<int>(c), seq, t, pad_);
+            // A publisher that cannot send does not use up the sequence number.
+            if (pubs_[c % pubs_.size()]->publish(static_cast<int>(c), next_seq_[c], t, pad_)) {
+                ++next_seq_[c];
+                total_.fetch_add(1, std::memory_order_relaxed);
+            }
             ++sent_in_epoch_;
-            total_.fetch_add(1, std::memory_order_relaxed);
         }
         for (auto& p : pubs_) p->flush_output();
     }
@@ -663,9 +692,11 @@ void publish_ticker::tick() {
 
 void publish_ticker::publish_once(int channel) {
     asio::post(w_.ioc, [this, channel] {
-        std::uint64_t seq = next_seq_[static_cast<std::size_t>(channel)]++;
-        pubs_[static_cast<std::size_t>(channel) % pubs_.size()]->publish(channel, seq, now_ns(), pad_);
-        total_.fetch_add(1, std::memory_order_relaxed);
+        auto& seq = next_seq_[static_cast<std::size_t>(channel)];
+        if (pubs_[static_cast<std::size_t>(channel) % pubs_.size()]->publish(channel, seq, now_ns(), pad_)) {
+            ++seq;
+            total_.fetch_add(1, std::memory_order_relaxed);
+        }
         for (auto& p : pubs_) p->flush_output();
     });
 }

@@ -50,6 +50,11 @@ struct run_shared {
     std::atomic<std::uint64_t> publish_acks{0}, publish_failures{0};
 
     std::string channel_name(int c) const;     // "/bench/3" or "b3"
+    int channel_index(std::string_view name) const;  // the inverse; -1 if not one of ours
+
+    // Publishes the server refused, per channel (written by the publishers' worker, read at the
+    // end): they are not expected at any subscriber.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> refused;
 };
 
 class worker;
@@ -69,7 +74,9 @@ public:
     client(worker& w, int index, std::vector<int> channels, bool publisher);
     virtual ~client() = default;
     void start();
-    virtual void publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) = 0;
+    // Queues one publish; false when this publisher cannot send (then the sequence number is not
+    // used, so a publisher's failure is never counted as a subscriber's loss).
+    virtual bool publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) = 0;
     void flush_output();
 
     const std::vector<subscription_track>& tracks() const { return tracks_; }

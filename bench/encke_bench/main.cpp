@@ -265,7 +265,10 @@ void runner::drain_and_stop() {
     std::uint64_t want = 0;
     for (auto& c : subs_)
         if (c->is_ready())
-            for (auto& t : c->tracks()) want += published_per_channel_[static_cast<std::size_t>(t.channel)];
+            for (auto& t : c->tracks()) {
+                auto ch = static_cast<std::size_t>(t.channel);
+                want += published_per_channel_[ch] - std::min(published_per_channel_[ch], rs_.refused[ch].load());
+            }
     auto t0 = std::chrono::steady_clock::now();
     while (delivered() < want && seconds_since(t0) < o_.drain) sleep_s(0.01);
     total_gen_cpu_ = self_cpu_seconds();
@@ -279,7 +282,9 @@ void runner::drain_and_stop() {
     for (auto& c : subs_) {
         if (!c->is_ready()) continue;
         for (auto& t : c->tracks()) {
-            auto pub = published_per_channel_[static_cast<std::size_t>(t.channel)];
+            // What the server accepted: a refused publish is not expected anywhere.
+            auto ch = static_cast<std::size_t>(t.channel);
+            auto pub = published_per_channel_[ch] - std::min(published_per_channel_[ch], rs_.refused[ch].load());
             expected_ += pub;
             received_ += t.distinct;
             if (pub > t.distinct) lost_ += pub - t.distinct;
@@ -305,6 +310,7 @@ int runner::run() {
     }
     if (o_.per_subscriber > o_.channels) usage_error("--channels-per-subscriber must not exceed --channels");
     rs_.channels = o_.channels;
+    rs_.refused = std::make_unique<std::atomic<std::uint64_t>[]>(static_cast<std::size_t>(o_.channels));
     // The kernel's search for a free ephemeral port grows with the connections one source
     // address already has to the same server; spreading them keeps connecting fast.
     rs_.source_addresses = o_.source_addresses > 0
@@ -387,9 +393,12 @@ void runner::report_text() const {
                 static_cast<unsigned long long>(rs_.rehandshakes.load()),
                 static_cast<unsigned long long>(rs_.publish_failures.load()));
     if (o_.server_pid) {
-        double per = rs_.ready.load() ? (static_cast<double>(rss_connected_) - static_cast<double>(rss_before_)) *
-                                            1024.0 / static_cast<double>(rs_.ready.load())
-                                      : 0;
+        auto subs = rs_.ready.load() > static_cast<std::uint64_t>(o_.publishers)
+                        ? rs_.ready.load() - static_cast<std::uint64_t>(o_.publishers)
+                        : 0;
+        double per = subs ? (static_cast<double>(rss_connected_) - static_cast<double>(rss_before_)) * 1024.0 /
+                                static_cast<double>(subs)
+                          : 0;
         std::printf("server rss: %llu KiB before, %llu KiB connected, %.0f bytes per connection\n",
                     static_cast<unsigned long long>(rss_before_), static_cast<unsigned long long>(rss_connected_),
                     per);

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -15,6 +16,9 @@ namespace {
 
 int serve(const std::string& file, const std::string& listen, const std::string& path,
           int threads, const std::string& web_root, const std::string& log_level) {
+    // Writes to a peer that has gone away must be errors, never the end of the process (every
+    // write passes MSG_NOSIGNAL; this is the backstop).
+    std::signal(SIGPIPE, SIG_IGN);
     using namespace encke::server;
     config c;
     try {

@@ -86,6 +86,13 @@ public:
         do_read();
     }
 
+    void on_second(util::time_point now) override {
+        if (finishing_ && watching_ && now >= finish_deadline_) {
+            beast::error_code ignored;
+            stream_.socket().cancel(ignored);  // the watch ends with operation_aborted: abort()
+        }
+    }
+
     void shutdown() override {
         closing_ = true;
         // Waiting for a request: end the read now. Writing: closes after the write. Held:
@@ -421,7 +428,9 @@ private:
             finishing_ = true;
             beast::error_code ignored;
             stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-            stream_.expires_after(std::chrono::seconds(1));
+            // The watch is a readiness wait, which the stream's timer does not bound: the shard's
+            // once-a-second visit ends it (on_second).
+            finish_deadline_ = util::steady::now() + std::chrono::seconds(1);
             return;
         }
         state_ = state::reading;
@@ -552,6 +561,7 @@ private:
     bool resuming_ = false;   // the watch was cancelled to parse bytes it already read
     bool finishing_ = false;  // closing after the response while the watch read is pending
     bool peer_gone_ = false;
+    util::time_point finish_deadline_{};
     std::string head_;
     std::string body_;
     std::vector<bayeux::frame> parts_;

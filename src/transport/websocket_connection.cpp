@@ -18,9 +18,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <array>
+#include <atomic>
+#include <cctype>
 #include <cstring>
 
 #include "transport/http_util.hpp"
@@ -79,6 +82,20 @@ void append_control(std::string& out, std::uint8_t op, std::string_view payload)
     out.append(payload);
 }
 
+// A Sec-WebSocket-Key is the base64 form of 16 bytes: 22 characters of the alphabet and "==".
+bool valid_key(std::string_view key) {
+    if (key.size() != 24 || key.substr(22) != "==") return false;
+    for (char c : key.substr(0, 22))
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+    return true;
+}
+
+// Close codes a peer may send (RFC 6455 §7.4): the defined ones and the ranges for libraries
+// (3000-3999) and applications (4000-4999). 1005, 1006 and 1015 are never on the wire.
+bool valid_close_code(std::uint16_t c) {
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+}
+
 std::string close_payload(std::uint16_t code) {
     std::string p(2, '\0');
     p[0] = static_cast<char>(code >> 8);
@@ -92,11 +109,15 @@ class ws_sink final : public bayeux::sink {
 public:
     ws_sink(std::weak_ptr<ws_connection> c, shard& home) : conn_(std::move(c)), home_(home) {}
     bool persistent() const noexcept override { return true; }
-    bool open() const noexcept override { return !conn_.expired(); }
+    // Read on the session's shard, which may be another thread: an atomic, set when the socket
+    // closes, so no flush takes messages off a session's queue for a socket that is gone.
+    bool open() const noexcept override { return !closed_.load(std::memory_order_acquire) && !conn_.expired(); }
     void send(std::vector<bayeux::frame> parts) override;
     void fail(int) override {}
+    void mark_closed() noexcept { closed_.store(true, std::memory_order_release); }
 
 private:
+    std::atomic<bool> closed_{false};
     std::weak_ptr<ws_connection> conn_;
     shard& home_;
 };
@@ -115,16 +136,15 @@ public:
         if (ec) return close_socket();
         auto version = req[http::field::sec_websocket_version];
         auto key = req[http::field::sec_websocket_key];
-        if (version != "13") {
-            raw_ = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"
-                   "Connection: close\r\n\r\n";
+        last_rx_ = util::steady::now();
+        if (version != "13" || !valid_key(key)) {
+            raw_ = version != "13" ? "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+                                     "Content-Length: 0\r\nConnection: close\r\n\r\n"
+                                   : "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
             closing_ = true;
-            return write_now();
-        }
-        if (key.size() != 24) {
-            raw_ = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            closing_ = true;
-            return write_now();
+            closing_since_ = last_rx_;
+            write_now();
+            return wait_readable();
         }
         // Browsers send their cookies with the upgrade: sessions made on this socket then join
         // the browser's other sessions (same shard, same multiple-clients count).
@@ -134,7 +154,6 @@ public:
                "Server: encke\r\nSec-WebSocket-Accept: ";
         raw_ += accept_key(key);
         raw_ += "\r\n\r\n";
-        last_rx_ = util::steady::now();
         write_now();
         wait_readable();
     }
@@ -145,6 +164,11 @@ public:
     // at the full timeout.
     void on_second(util::time_point now) override {
         if (closed_) return;
+        // A close that the client does not finish (no reply, no end of stream) ends here.
+        if (closing_) {
+            if (now - closing_since_ >= std::chrono::seconds(2)) close_socket();
+            return;
+        }
         auto quiet = now - last_rx_;
         auto limit = std::chrono::milliseconds(ctx_.http.ws_idle_timeout_ms);
         if (quiet >= limit) {
@@ -164,7 +188,7 @@ public:
             out_bytes_ += p->size();
             pending_.push_back(std::move(p));
         }
-        if (out_bytes_ > ctx_.bayeux.max_queue_bytes) {
+        if (out_bytes_ + inflight_bytes_ > ctx_.bayeux.max_queue_bytes) {
             // The client does not read: cut it off rather than buffer without bound.
             spdlog::warn("websocket: closing a client whose outbound queue passed {} bytes",
                          ctx_.bayeux.max_queue_bytes);
@@ -190,24 +214,32 @@ private:
 
     void on_readable() {
         auto& scratch = shard_.read_scratch;
-        for (;;) {
+        // Bounded work per wake-up: a client that sends faster than the shard handles must not
+        // keep the flush, the timers and the other sockets of the shard waiting.
+        for (int full_reads = 0;;) {
             if (closed_ || busy_) return;
             boost::system::error_code ec;
             std::size_t n = sock_.read_some(asio::buffer(scratch), ec);
             if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-            if (ec) return close_socket();
+            if (ec) return close_socket();  // end of stream included: a close is complete
             last_rx_ = util::steady::now();
             ping_sent_ = false;
-            if (in_.empty()) {
+            if (closing_) {
+                // After a close frame nothing more is handled: read and drop until the client ends.
+            } else if (in_.empty()) {
                 std::size_t used = consume(scratch.data(), n);
                 if (closed_) return;
-                if (used < n) in_.assign(scratch.data() + used, n - used);
+                if (used < n && !closing_) in_.assign(scratch.data() + used, n - used);
             } else {
                 in_.append(scratch.data(), n);
                 resume_input();
                 if (closed_) return;
             }
             if (n < scratch.size()) break;  // drained what the kernel had
+            if (++full_reads == 4) {
+                asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
+                return;
+            }
         }
         if (!busy_) wait_readable();
     }
@@ -216,6 +248,7 @@ private:
     void resume_input() {
         std::size_t used = consume(in_.data(), in_.size());
         if (closed_) return;
+        if (closing_) used = in_.size();  // nothing after a close is handled
         in_.erase(0, used);
         if (in_.empty()) std::string().swap(in_);  // an idle connection keeps no buffer
     }
@@ -242,6 +275,10 @@ private:
                 hl = 4;
             } else if (len == 127) {
                 if (avail < 10) break;
+                if (h[2] & 0x80) {  // the most significant bit must be 0 (RFC 6455 §5.2)
+                    close_with(close_protocol_error);
+                    break;
+                }
                 len = 0;
                 for (int i = 0; i < 8; ++i) len = (len << 8) | h[2 + i];
                 hl = 10;
@@ -251,11 +288,12 @@ private:
                 close_with(close_protocol_error);
                 break;
             }
-            if (!control && len + message_.size() > ctx_.http.ws_max_message_bytes) {
+            // Written without additions that could wrap: message_ never exceeds the limit.
+            if (!control && len > ctx_.http.ws_max_message_bytes - message_.size()) {
                 close_with(close_too_big);
                 break;
             }
-            if (avail < hl + 4 + len) break;  // the frame is not all here yet
+            if (avail < hl + 4 || avail - hl - 4 < len) break;  // the frame is not all here yet
             std::uint8_t mask[4];
             std::memcpy(mask, h + hl, 4);
             char* payload = p + at + hl + 4;
@@ -285,14 +323,20 @@ private:
             return;
         case op_ping:
             append_control(raw_, op_pong, payload);
+            // Pongs to a client that pings and never reads would pile up: cut it off.
+            if (raw_.size() > 65536) return close_socket();
             return write_now();
         case op_pong:
             return;
         case op_close: {
             // Echo the status code, then close once it is written.
             std::uint16_t code = close_normal;
-            if (payload.size() >= 2)
+            if (payload.size() == 1) {
+                code = close_protocol_error;
+            } else if (payload.size() >= 2) {
                 code = static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) | std::uint8_t(payload[1]));
+                if (!valid_close_code(code)) code = close_protocol_error;
+            }
             return close_with(code);
         }
         default:
@@ -348,10 +392,7 @@ private:
     // delivery: at once if the kernel takes it all, otherwise the rest asynchronously.
     void write_now() {
         if (writing_ || closed_) return;
-        if (raw_.empty() && pending_.empty()) {
-            if (closing_) close_socket();
-            return;
-        }
+        if (raw_.empty() && pending_.empty()) return;
         inflight_raw_.swap(raw_);
         raw_.clear();
         inflight_.swap(pending_);
@@ -371,12 +412,18 @@ private:
             }
             bufs_.emplace_back("]", 1);
         }
-        // Try the kernel first; most writes end here.
+        // Try the kernel first; most writes end here. MSG_NOSIGNAL: a peer that has gone away
+        // is an error here, never a SIGPIPE.
         std::size_t first = 0;
         while (first < bufs_.size()) {
             std::size_t count = std::min<std::size_t>(bufs_.size() - first, 512);
-            ssize_t n = ::writev(sock_.native_handle(), reinterpret_cast<const iovec*>(&bufs_[first]),
-                                 static_cast<int>(count));
+            iov_.resize(count);
+            for (std::size_t i = 0; i < count; ++i)
+                iov_[i] = iovec{const_cast<void*>(bufs_[first + i].data()), bufs_[first + i].size()};
+            msghdr msg{};
+            msg.msg_iov = iov_.data();
+            msg.msg_iovlen = count;
+            ssize_t n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -392,6 +439,7 @@ private:
         if (first == bufs_.size()) return written();
         writing_ = true;
         bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(first));
+        for (auto& b : bufs_) inflight_bytes_ += b.size();
         asio::async_write(sock_, bufs_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
             self->writing_ = false;
             if (ec) return self->close_socket();
@@ -402,14 +450,22 @@ private:
     void written() {
         inflight_.clear();
         inflight_raw_.clear();
+        inflight_bytes_ = 0;
         if (!raw_.empty() || !pending_.empty()) return write_now();
-        if (closing_) close_socket();
+        if (closing_ && !send_shut_) {
+            // The close frame (or the refusal) is out: end our side and let the client end its
+            // own; reading goes on, dropping what comes, until its end of stream (or 2 s).
+            send_shut_ = true;
+            boost::system::error_code ec;
+            sock_.shutdown(tcp::socket::shutdown_send, ec);
+        }
     }
 
     // Sends a close frame with `code`, then closes the socket once it is written.
     void close_with(std::uint16_t code) {
         if (closed_ || closing_) return;
         closing_ = true;
+        closing_since_ = util::steady::now();
         pending_.clear();
         append_control(raw_, op_close, close_payload(code));
         write_now();
@@ -420,6 +476,7 @@ private:
     void close_socket() {
         if (closed_) return;
         closed_ = true;
+        if (sink_) sink_->mark_closed();
         boost::system::error_code ec;
         sock_.shutdown(tcp::socket::shutdown_both, ec);
         sock_.close(ec);
@@ -447,9 +504,12 @@ private:
     std::string raw_, inflight_raw_;  // handshake response and control frames
     std::vector<bayeux::frame> pending_, inflight_;
     std::vector<asio::const_buffer> bufs_;
+    std::vector<iovec> iov_;
     std::array<std::uint8_t, 10> header_{};
-    std::size_t out_bytes_ = 0;
+    std::size_t out_bytes_ = 0;       // queued, not yet handed to a write
+    std::size_t inflight_bytes_ = 0;  // handed to an asynchronous write that has not finished
     util::time_point last_rx_{};
+    util::time_point closing_since_{};
     bool reading_ = false;
     bool busy_ = false;        // a batch is being handled on another shard
     bool in_dispatch_ = false; // inside dispatch_batch (a completion now is synchronous)
@@ -458,6 +518,7 @@ private:
     bool closing_ = false;
     bool closed_ = false;
     bool ping_sent_ = false;
+    bool send_shut_ = false;   // our side of the TCP stream is shut after the close frame
 };
 
 void ws_sink::send(std::vector<bayeux::frame> parts) {

@@ -8,7 +8,7 @@ import net from 'node:net';
 
 import { startServer, stopClean, TIMEOUT_MS } from './lib/server.mjs';
 import { pollUntil } from './lib/http.mjs';
-import { uniqChannel } from './lib/bayeux.mjs';
+import { uniqChannel, assertWsRoundTrip } from './lib/bayeux.mjs';
 
 const IDLE_MS = TIMEOUT_MS + 1000;  // websocket.idle_timeout_ms must exceed bayeux.timeout_ms
 
@@ -133,6 +133,69 @@ describe('websocket framing', () => {
     const close = st.frames.find((f) => f.opcode === 8);
     assert.ok(close, 'no close frame came back');
     assert.equal(close.payload.readUInt16BE(0), 1000);
+  });
+
+  for (const [label, payload, expected] of [
+    ['a one-byte close payload', Buffer.from([0x03]), 1002],
+    ['close code 1005 (never on the wire)', Buffer.from([0x03, 0xed]), 1002],
+    ['close code 999', Buffer.from([0x03, 0xe7]), 1002],
+    ['close code 4000 (application range)', Buffer.from([0x0f, 0xa0]), 4000],
+  ]) {
+    test(`${label}: the close is answered with ${expected}`, async () => {
+      const st = await rawWs(server);
+      st.sock.write(clientFrame(8, payload));
+      await Promise.race([st.closedP, new Promise((r) => setTimeout(r, 5000))]);
+      const close = st.frames.find((f) => f.opcode === 8);
+      assert.ok(close, 'no close frame came back');
+      assert.equal(close.payload.readUInt16BE(0), expected);
+    });
+  }
+
+  test('a 64-bit length with its top bit set is a protocol error (1002), not a crash', async () => {
+    const st = await rawWs(server);
+    // A fragment, then a continuation claiming 2^64 - 10 bytes.
+    st.sock.write(clientFrame(1, '[{"channel":"/meta/hand', { fin: false }));
+    st.sock.write(Buffer.concat([Buffer.from([0x80, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf6]), Buffer.alloc(4), Buffer.from('xxxx')]));
+    await Promise.race([st.closedP, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(st.closed);
+    assert.equal(st.frames.find((f) => f.opcode === 8)?.payload.readUInt16BE(0), 1002);
+    await assertWsRoundTrip(server);
+  });
+
+  test('a client that goes away right after a disconnect does not take the server down (no SIGPIPE)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const st = await rawWs(server);
+      st.sock.write(clientFrame(1, handshake('u')));
+      await pollUntil(() => st.texts().some((m) => m.id === 'u'), { timeoutMs: 5000, what: 'handshake reply' });
+      const clientId = st.texts().find((m) => m.id === 'u').clientId;
+      st.sock.write(clientFrame(1, JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'websocket', advice: { timeout: 0 } }])));
+      st.sock.write(clientFrame(1, JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'websocket' }])));
+      await new Promise((r) => setTimeout(r, 100));
+      // What a page unload does: a disconnect, then the socket closed at once. The held connect's
+      // reply and the disconnect's reply are two writes to a peer that has gone.
+      st.sock.write(clientFrame(1, JSON.stringify([{ channel: '/meta/disconnect', clientId }])));
+      st.sock.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(server.child.exitCode, null, 'the server exited');
+    await assertWsRoundTrip(server);
+  });
+
+  test('a client that pings without reading is cut off before its pongs pile up', async () => {
+    const st = await rawWs(server);
+    st.sock.pause();  // never read: the pongs stay in the server
+    const ping = clientFrame(9, 'p'.repeat(125));
+    const chunk = Buffer.concat(Array(400).fill(ping));
+    let sent = 0;
+    while (!st.closed && sent < 40e6) {
+      if (!st.sock.write(chunk)) await Promise.race([new Promise((r) => st.sock.once('drain', r)), st.closedP, new Promise((r) => setTimeout(r, 2000))]);
+      sent += chunk.length;
+      if (sent > 8e6 && !st.sock.writable) break;
+    }
+    await Promise.race([st.closedP, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(st.closed, `still open after ${sent} bytes of pings`);
+    assert.equal(server.child.exitCode, null);
+    await assertWsRoundTrip(server);
   });
 
   test('an upgrade with another Sec-WebSocket-Version gets 426 naming version 13', async () => {
