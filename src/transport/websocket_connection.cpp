@@ -6,7 +6,7 @@
 //    into the shard's scratch buffer; only an incomplete frame is kept per connection;
 //  - every complete frame of a read is handled before the shard flushes, so deliveries made by
 //    several publishes leave in one write per subscriber when the server is busy;
-//  - a write is first tried at once (writev, non-blocking) and only what the kernel does not
+//  - a write is first tried at once (a gather sendmsg, non-blocking) and only what the kernel does not
 //    take goes through an asynchronous operation.
 // Idle sockets are pinged and closed by the shard's once-a-second sweep, not per-socket timers.
 
