@@ -59,6 +59,10 @@ struct step_result {
     std::uint64_t server_peak_rss_kib = 0;
     double generator_cpu_s = 0, generator_util = 0;
     bool generator_bottleneck = false;
+    // The messages of this step (per channel, [first, end) of the sequence numbers, warm-up
+    // included) and how many of their deliveries never arrived: the loss of this rate alone.
+    std::vector<std::uint64_t> seq_first, seq_end;
+    std::uint64_t lost = 0;
 };
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -119,6 +123,12 @@ private:
     std::uint64_t rss_before_ = 0, rss_connected_ = 0;
     std::vector<step_result> steps_;
     std::vector<std::uint64_t> published_per_channel_;
+    // The ticker's per-channel sequence numbers now, read on its own thread.
+    std::vector<std::uint64_t> sequence_now() {
+        std::promise<std::vector<std::uint64_t>> counts;
+        asio::post(workers_[0]->ioc, [&] { counts.set_value(ticker_->per_channel()); });
+        return counts.get_future().get();
+    }
     std::uint64_t expected_ = 0, received_ = 0, lost_ = 0, dups_ = 0, reordered_ = 0;
     std::uint64_t broadcast_received_ = 0;
     double broadcast_ms_ = -1;
@@ -186,6 +196,7 @@ void runner::sweep(const std::vector<double>& rates) {
         r.rate = rate;
         r.target_deliveries = rate * subs_per_channel_;
         ticker_->set_rate(rate);
+        r.seq_first = sequence_now();
         sleep_s(o_.warmup);
         for (auto& w : workers_) {
             std::lock_guard lk(w->hist_mu);
@@ -238,6 +249,10 @@ void runner::sweep(const std::vector<double>& rates) {
         if (r.p99 > o_.p99_limit_ms * 1000 || r.delivered_per_s < 0.8 * r.target_deliveries) break;
     }
     ticker_->set_rate(0);
+    // Each step's messages end where the next step's begin; the last step's where the ticker stopped.
+    auto end = sequence_now();
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+        steps_[i].seq_end = i + 1 < steps_.size() ? steps_[i + 1].seq_first : end;
 }
 
 void runner::capacity() {
@@ -259,9 +274,7 @@ void runner::capacity() {
 
 void runner::drain_and_stop() {
     // The ticker is stopped; read its per-channel counts on its own thread.
-    std::promise<std::vector<std::uint64_t>> counts;
-    asio::post(workers_[0]->ioc, [&] { counts.set_value(ticker_->per_channel()); });
-    published_per_channel_ = counts.get_future().get();
+    published_per_channel_ = sequence_now();
     std::uint64_t want = 0;
     for (auto& c : subs_)
         if (c->is_ready())
@@ -278,6 +291,21 @@ void runner::drain_and_stop() {
     for (auto& w : workers_) {
         dups_ += w->duplicates.load();
         reordered_ += w->reordered.load();
+    }
+    // Loss per step: the sequence numbers of the step's range that a subscriber never saw.
+    for (auto& st : steps_) {
+        if (st.seq_first.empty() || st.seq_end.empty()) continue;
+        for (auto& c : subs_) {
+            if (!c->is_ready()) continue;
+            for (auto& t : c->tracks()) {
+                auto ch = static_cast<std::size_t>(t.channel);
+                for (std::uint64_t q = st.seq_first[ch]; q < st.seq_end[ch]; ++q) {
+                    std::size_t w = q / 64;
+                    bool seen = w < t.seen.size() && (t.seen[w] >> (q % 64) & 1);
+                    if (!seen) ++st.lost;
+                }
+            }
+        }
     }
     for (auto& c : subs_) {
         if (!c->is_ready()) continue;
@@ -392,6 +420,10 @@ void runner::report_text() const {
                 static_cast<unsigned long long>(rs_.failed.load()),
                 static_cast<unsigned long long>(rs_.rehandshakes.load()),
                 static_cast<unsigned long long>(rs_.publish_failures.load()));
+    for (auto& st : steps_)
+        if (st.lost)
+            std::printf("lost at rate %.0f/s: %llu deliveries of that step's messages never arrived\n", st.rate,
+                        static_cast<unsigned long long>(st.lost));
     if (o_.server_pid) {
         auto subs = rs_.ready.load() > static_cast<std::uint64_t>(o_.publishers)
                         ? rs_.ready.load() - static_cast<std::uint64_t>(o_.publishers)
@@ -448,12 +480,15 @@ void runner::report_json(std::ostream& out) const {
             << (r.server_cpu_us_per_delivery >= 0 ? num(r.server_cpu_us_per_delivery) : "null")
             << ",\"server_peak_rss_kib\":" << r.server_peak_rss_kib << ",\"generator_cpu_s\":"
             << num(r.generator_cpu_s) << ",\"generator_cpu_util\":" << num(r.generator_util)
-            << ",\"generator_bottleneck\":" << (r.generator_bottleneck ? "true" : "false") << "}";
-        bool good = r.p99 <= o_.p99_limit_ms * 1000 && r.delivered_per_s >= 0.8 * r.target_deliveries;
+            << ",\"generator_bottleneck\":" << (r.generator_bottleneck ? "true" : "false")
+            << ",\"lost\":" << r.lost << "}";
+        // The ceiling: the best rate whose p99 is within the limit and whose own messages all arrived
+        // (a server that loses messages only when overloaded still has a ceiling below that).
+        bool good = r.p99 <= o_.p99_limit_ms * 1000 && r.delivered_per_s >= 0.8 * r.target_deliveries && r.lost == 0;
         if (good && (!best || r.delivered_per_s > best->delivered_per_s)) best = &r;
     }
     out << "],\n\"ceiling\":";
-    if (best && lost_ == 0)
+    if (best)
         out << "{\"delivered_per_s\":" << num(best->delivered_per_s) << ",\"rate\":" << num(best->rate)
             << ",\"p99_us\":" << num(best->p99) << "}";
     else
