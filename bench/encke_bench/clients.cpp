@@ -128,6 +128,23 @@ void client::on_read(std::size_t n) {
     do_read();
 }
 
+long client::read_upgrade(const char* p, std::size_t n) {
+    std::string scratch;
+    http_response r;
+    long used = parse_http_response(p, n, r, scratch);
+    if (used > 0 && r.status != 101) {
+        fail("websocket upgrade refused");
+        return -1;
+    }
+    return used;
+}
+
+void client::answer_ping(std::string_view payload) {
+    std::string pong;
+    ws::append_frame(pong, ws::pong, payload);
+    send_raw(pong);
+}
+
 void client::record(int channel, std::uint64_t seq, std::int64_t t) {
     subscription_track* tr = nullptr;
     for (auto& x : tracks_)
@@ -224,13 +241,8 @@ protected:
     long on_bytes(const char* p, std::size_t n) override {
         if (ws()) {
             if (!upgraded_) {
-                http_response r;
-                long used = parse_http_response(p, n, r, scratch_);
+                long used = read_upgrade(p, n);
                 if (used <= 0) return used;
-                if (r.status != 101) {
-                    fail("websocket upgrade refused");
-                    return -1;
-                }
                 upgraded_ = true;
                 handshake();
                 return used;
@@ -336,12 +348,8 @@ private:
             }
             handle_batch(f.payload.data(), f.payload.size(), true);
             return;
-        case ws::ping: {
-            std::string pong;
-            ws::append_frame(pong, ws::pong, f.payload);
-            send_raw(pong);
-            return;
-        }
+        case ws::ping:
+            return answer_ping(f.payload);
         case ws::close:
             fail("websocket closed by the server");
             return;
@@ -484,13 +492,8 @@ protected:
     long on_bytes(const char* p, std::size_t n) override {
         if (rs_.tr == transport::websocket) {
             if (!upgraded_) {
-                http_response r;
-                long used = parse_http_response(p, n, r, scratch_);
+                long used = read_upgrade(p, n);
                 if (used <= 0) return used;
-                if (r.status != 101) {
-                    fail("websocket upgrade refused");
-                    return -1;
-                }
                 upgraded_ = true;
                 mark_ready();
                 return used;
@@ -501,9 +504,7 @@ protected:
             if (f.op == ws::text || f.op == ws::binary) {
                 on_message_data(f.payload.data(), f.payload.size(), true);
             } else if (f.op == ws::ping) {
-                std::string pong;
-                ws::append_frame(pong, ws::pong, f.payload);
-                send_raw(pong);
+                answer_ping(f.payload);
             } else if (f.op == ws::close) {
                 fail("websocket closed by the server");
                 return -1;

@@ -90,6 +90,9 @@ protected:
     void send_raw(std::string_view bytes);            // queue and write now
     void queue_raw(std::string_view bytes) { out_.append(bytes); }  // written at flush_output()
     void do_read();
+    // The server's answer to a WebSocket upgrade: bytes used, 0 for more, -1 (after fail) if refused.
+    long read_upgrade(const char* p, std::size_t n);
+    void answer_ping(std::string_view payload);  // a pong with the same payload
 
     virtual void on_connected() = 0;
     // Consume what can be consumed from [p, p+n); return bytes used, or -1 to drop the connection.

@@ -19,6 +19,7 @@
 
 #include "json/writer.hpp"
 #include "transport/http_util.hpp"
+#include "transport/send_now.hpp"
 #include "transport/websocket_connection.hpp"
 #include "util/ids.hpp"
 
@@ -415,36 +416,13 @@ private:
         // Most responses fit in the socket buffer: try the kernel now (a gather sendmsg that
         // never blocks and never raises SIGPIPE), without a composed operation or a timer. The
         // completion still runs from the event loop, never inside the caller (a protocol flush).
-        std::size_t first = 0;
-        int error = 0;
-        while (first < bufs_.size()) {
-            std::size_t count = std::min<std::size_t>(bufs_.size() - first, 64);
-            iov_.resize(count);
-            for (std::size_t i = 0; i < count; ++i)
-                iov_[i] = iovec{const_cast<void*>(bufs_[first + i].data()), bufs_[first + i].size()};
-            msghdr msg{};
-            msg.msg_iov = iov_.data();
-            msg.msg_iovlen = count;
-            ssize_t n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno != EAGAIN && errno != EWOULDBLOCK) error = errno;
-                break;
-            }
-            auto left = static_cast<std::size_t>(n);
-            while (first < bufs_.size() && left >= bufs_[first].size()) left -= bufs_[first++].size();
-            if (left) {
-                bufs_[first] = bufs_[first] + left;
-                break;
-            }
-        }
-        if (error || first == bufs_.size()) {
+        int error = send_now(stream_.socket().native_handle(), bufs_, iov_);
+        if (error || bufs_.empty()) {
             beast::error_code ec;
             if (error) ec = beast::error_code(error, boost::system::system_category());
             asio::post(stream_.get_executor(), [self = shared_from_this(), ec] { self->on_write(ec); });
             return;
         }
-        bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(first));
         stream_.expires_after(std::chrono::milliseconds(ctx_.http.idle_timeout_ms));
         asio::async_write(stream_, bufs_,
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {

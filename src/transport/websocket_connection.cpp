@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "transport/http_util.hpp"
+#include "transport/send_now.hpp"
 
 namespace encke::transport {
 
@@ -414,31 +415,9 @@ private:
         }
         // Try the kernel first; most writes end here. MSG_NOSIGNAL: a peer that has gone away
         // is an error here, never a SIGPIPE.
-        std::size_t first = 0;
-        while (first < bufs_.size()) {
-            std::size_t count = std::min<std::size_t>(bufs_.size() - first, 512);
-            iov_.resize(count);
-            for (std::size_t i = 0; i < count; ++i)
-                iov_[i] = iovec{const_cast<void*>(bufs_[first + i].data()), bufs_[first + i].size()};
-            msghdr msg{};
-            msg.msg_iov = iov_.data();
-            msg.msg_iovlen = count;
-            ssize_t n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-                return close_socket();
-            }
-            auto left = static_cast<std::size_t>(n);
-            while (first < bufs_.size() && left >= bufs_[first].size()) left -= bufs_[first++].size();
-            if (left) {
-                bufs_[first] = bufs_[first] + left;
-                break;
-            }
-        }
-        if (first == bufs_.size()) return written();
+        if (send_now(sock_.native_handle(), bufs_, iov_)) return close_socket();
+        if (bufs_.empty()) return written();
         writing_ = true;
-        bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(first));
         for (auto& b : bufs_) inflight_bytes_ += b.size();
         asio::async_write(sock_, bufs_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
             self->writing_ = false;
