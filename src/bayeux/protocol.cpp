@@ -77,6 +77,24 @@ std::string protocol::error_body(std::string_view error) {
     return r;
 }
 
+namespace {
+std::string error_reply(std::string head, std::string_view error) {
+    head += ",\"error\":";
+    json::append_string(head, error);
+    head += '}';
+    return head;
+}
+}  // namespace
+
+// Replies to publishes that a bridge forwarded, on an HTTP request: the response is sent once the
+// last of them is known. (On a WebSocket each reply is sent on its own as it comes.)
+struct protocol::deferred_replies {
+    std::vector<frame> parts;  // the whole response, with empty places for the waiting replies
+    std::size_t waiting = 0;
+    bool released = false;     // handle() has finished and moved the response in
+    sink_ptr out;
+};
+
 std::string protocol::reply_head(const json::message& m, std::string_view channel, bool ok) const {
     std::string r;
     r.reserve(96);
@@ -114,6 +132,7 @@ void protocol::handle(std::span<const json::message> batch, const request_contex
         return;
     }
     bool alone = batch.size() == 1;
+    std::shared_ptr<deferred_replies> deferred;
     for (auto& m : batch) {
         if (!m.channel_ok) {
             std::string r = reply_head(m, "/meta/unsuccessful", false);
@@ -144,7 +163,14 @@ void protocol::handle(std::span<const json::message> batch, const request_contex
         if (is_meta(ch, "/meta/subscribe")) subscribe(m, *s, false, out);
         else if (is_meta(ch, "/meta/unsubscribe")) subscribe(m, *s, true, out);
         else if (is_meta(ch, "/meta/disconnect")) disconnect(m, *s, out);
-        else publish(m, *s, out);
+        else publish(m, *s, ctx, out, deferred);
+    }
+    if (deferred && deferred->waiting > 0) {
+        // HTTP: the whole response waits for the broker; the replies keep their places.
+        deferred->parts = std::move(out.parts);
+        out.parts.clear();
+        out.held = true;
+        deferred->released = true;
     }
 }
 
@@ -448,7 +474,8 @@ void protocol::disconnect(const json::message& m, session& s, outcome& out) {
     out.parts.push_back(make_frame(std::move(r)));
 }
 
-void protocol::publish(const json::message& m, session& s, outcome& out) {
+void protocol::publish(const json::message& m, session& s, const request_context& ctx, outcome& out,
+                       std::shared_ptr<deferred_replies>& deferred) {
     std::string_view ch = m.channel;
     std::string_view error;
     if (!is_valid_channel(ch) || is_wildcard(ch)) error = "405::channel_invalid";
@@ -462,6 +489,41 @@ void protocol::publish(const json::message& m, session& s, outcome& out) {
         out.parts.push_back(make_frame(std::move(r)));
         stats_.refused.fetch_add(1, std::memory_order_relaxed);
         return;
+    }
+    if (kind_of(ch) == channel_kind::broadcast && forwarder_ && ctx.out) {
+        // The reply waits for the broker: `successful:true` only once it has the message.
+        std::string ok = reply_head(m, ch, true) + "}";
+        std::string failed = reply_head(m, ch, false);
+        auto* counters = &stats_;
+        std::function<void(std::string_view)> done;
+        if (ctx.out->persistent()) {
+            done = [ok = std::move(ok), failed = std::move(failed), out = ctx.out,
+                    counters](std::string_view error) {
+                if (!error.empty()) counters->refused.fetch_add(1, std::memory_order_relaxed);
+                if (!out->open()) return;
+                out->send({make_frame(error.empty() ? ok : error_reply(failed, error))});
+            };
+        } else {
+            if (!deferred) {
+                deferred = std::make_shared<deferred_replies>();
+                deferred->out = ctx.out;
+            }
+            std::size_t place = out.parts.size();
+            done = [ok = std::move(ok), failed = std::move(failed), d = deferred, place,
+                    counters](std::string_view error) {
+                if (!error.empty()) counters->refused.fetch_add(1, std::memory_order_relaxed);
+                d->parts[place] = make_frame(error.empty() ? ok : error_reply(failed, error));
+                if (--d->waiting == 0 && d->released && d->out->open()) d->out->send(std::move(d->parts));
+            };
+        }
+        if (forwarder_->forward(ch, m.data, std::move(done))) {
+            stats_.published.fetch_add(1, std::memory_order_relaxed);
+            if (!ctx.out->persistent()) {
+                ++deferred->waiting;
+                out.parts.push_back(nullptr);  // its place in the response
+            }
+            return;
+        }
     }
     if (kind_of(ch) == channel_kind::broadcast && publisher_) {
         // The delivery: the published message without id and clientId (PROTOCOL.md §3.5),

@@ -30,6 +30,19 @@ public:
     virtual void publish(std::string_view channel, frame message, std::string_view origin) = 0;
 };
 
+// Where a publish goes instead of the fan-out when a bridge route takes its channel (the broker
+// is then the source of truth: subscribers get the message back only through an inbound route).
+class forwarder {
+public:
+    virtual ~forwarder() = default;
+    // Called on a shard's thread. When a route takes `channel`, starts sending `data` to its
+    // broker and returns true; `done` is later called on the SAME shard's thread, never inside
+    // this call, with "" once the broker confirmed the message or a Bayeux error text.
+    // Returns false when no route takes the channel.
+    virtual bool forward(std::string_view channel, std::string_view data,
+                         std::function<void(std::string_view error)> done) = 0;
+};
+
 struct request_context {
     transport_kind kind = transport_kind::long_polling;
     // HTTP: the browser cookie of the request, or the one issued with this response.
@@ -40,7 +53,8 @@ struct request_context {
 
 struct outcome {
     std::vector<frame> parts;  // the response: members of one JSON array, in order
-    bool held = false;         // HTTP: a connect is held; the response goes through ctx.out later
+    bool held = false;         // HTTP: the response goes through ctx.out later (a held connect,
+                               // or publish replies that wait for a broker's confirmation)
     std::string created;       // the clientId a handshake in this batch created, if any
 };
 
@@ -62,6 +76,8 @@ public:
     ~protocol();
 
     void set_publisher(publisher* p) noexcept { publisher_ = p; }
+    // Bridge routes for publishes (optional; set before the shard starts).
+    void set_forwarder(forwarder* f) noexcept { forwarder_ = f; }
     // Called (at most once until flush() runs) when deliveries are waiting to be written; the
     // shard posts flush() so that everything queued in one loop turn leaves in one write.
     void set_flush_request(std::function<void()> f) { request_flush_ = std::move(f); }
@@ -107,7 +123,9 @@ private:
     void connect(const json::message& m, const request_context& ctx, bool alone, outcome& out);
     void subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out);
     void disconnect(const json::message& m, session& s, outcome& out);
-    void publish(const json::message& m, session& s, outcome& out);
+    struct deferred_replies;
+    void publish(const json::message& m, session& s, const request_context& ctx, outcome& out,
+                 std::shared_ptr<deferred_replies>& deferred);
 
     session* find(const json::message& m, const request_context& ctx);
     void take_deliverable(session& s, std::vector<frame>& parts);
@@ -126,6 +144,7 @@ private:
     const util::clock& clock_;
     unsigned shard_;
     publisher* publisher_ = nullptr;
+    forwarder* forwarder_ = nullptr;
     std::function<void()> request_flush_;
     bool flush_requested_ = false;
     bool stopping_ = false;

@@ -20,6 +20,15 @@ public:
     // Marks the calling thread as shard `index` (so work for it runs inline, not posted).
     static void bind_thread(int index) noexcept;
     static int current_shard() noexcept;
+
+    // A message from outside the protocol (a broker bridge), callable from any thread.
+    // `accepted` runs (on some shard's thread) once every shard of this node has queued the
+    // message for its subscribers: the point from which Encke answers for it.
+    virtual void inject(std::string_view channel, bayeux::frame message,
+                        std::function<void()> accepted) = 0;
+    // Runs f on shard `index`'s thread (posted). For answers that must go back to a shard.
+    virtual void post_to(unsigned index, std::function<void()> f) = 0;
+    virtual std::size_t shard_count() const noexcept = 0;
 };
 
 // One node, state in memory. A publish is handed to each shard in the order it was made, so
@@ -28,6 +37,9 @@ class memory_engine final : public engine {
 public:
     explicit memory_engine(std::vector<shard_port> shards) : shards_(std::move(shards)) {}
     void publish(std::string_view channel, bayeux::frame message, std::string_view origin) override;
+    void inject(std::string_view channel, bayeux::frame message, std::function<void()> accepted) override;
+    void post_to(unsigned index, std::function<void()> f) override { shards_.at(index).post(std::move(f)); }
+    std::size_t shard_count() const noexcept override { return shards_.size(); }
 
 private:
     std::vector<shard_port> shards_;

@@ -1,3 +1,5 @@
+#include <atomic>
+#include <memory>
 #include <string>
 
 #include "engine/engine.hpp"
@@ -25,6 +27,25 @@ void memory_engine::publish(std::string_view channel, bayeux::frame message,
                 p->deliver_local(ch, message, o);
             });
         }
+    }
+}
+
+void memory_engine::inject(std::string_view channel, bayeux::frame message,
+                           std::function<void()> accepted) {
+    // Always posted, also from a shard: the caller is a bridge's thread, or expects to be.
+    struct countdown {
+        std::atomic<std::size_t> left;
+        std::function<void()> accepted;
+    };
+    auto c = std::make_shared<countdown>();
+    c->left.store(shards_.size(), std::memory_order_relaxed);
+    c->accepted = std::move(accepted);
+    auto ch = std::make_shared<const std::string>(channel);
+    for (auto& sh : shards_) {
+        sh.post([p = sh.protocol, ch, message, c] {
+            p->deliver_local(*ch, message, {});
+            if (c->left.fetch_sub(1, std::memory_order_acq_rel) == 1 && c->accepted) c->accepted();
+        });
     }
 }
 
