@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <fstream>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -123,6 +124,121 @@ const std::map<std::string, std::map<std::string, setter>>& schema() {
     return s;
 }
 
+// [[bridge]] tables, each with [[bridge.route]] tables (docs/bridge.md).
+void parse_bridges(config& c, const toml::node& node, const reader& r) {
+    auto* arr = node.as_array();
+    if (!arr || !arr->is_array_of_tables()) r.fail("bridge", "must be written as [[bridge]] tables");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        auto& t = *arr->get(i)->as_table();
+        bridge::settings b;
+        std::string where = "bridge[" + std::to_string(i) + "]";
+        if (auto* n = t.get("name")) b.name = r.string(*n, where + ".name");
+        if (b.name.empty() || b.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+            r.fail(where + ".name", "is required: letters, digits, '.', '_' or '-'");
+        for (auto& other : c.bridges)
+            if (other.name == b.name) r.fail(where + ".name", "'" + b.name + "' is used by two bridges");
+        where = "bridge " + b.name;
+        auto& o = b.connector;
+        std::string passcode_env;
+        for (auto& [key, n] : t) {
+            std::string k(key.str());
+            std::string name = where + "." + k;
+            if (k == "name" || k == "route") continue;
+            if (k == "url") b.url = r.string(n, name);
+            else if (k == "login") o.login = r.string(n, name);
+            else if (k == "passcode") o.passcode = r.string(n, name);
+            else if (k == "passcode_env") passcode_env = r.string(n, name);
+            else if (k == "vhost") o.vhost = r.string(n, name);
+            else if (k == "client_id") o.client_id = r.string(n, name);
+            else if (k == "heartbeat_ms") o.heartbeat = std::chrono::milliseconds(r.integer(n, name, 0, 3'600'000));
+            else if (k == "connect_timeout_ms") o.connect_timeout = std::chrono::milliseconds(r.integer(n, name, 100, 600'000));
+            else if (k == "reconnect_min_ms") o.reconnect_min = std::chrono::milliseconds(r.integer(n, name, 10, 600'000));
+            else if (k == "reconnect_max_ms") o.reconnect_max = std::chrono::milliseconds(r.integer(n, name, 10, 3'600'000));
+            else if (k == "send_timeout_ms") o.send_timeout = std::chrono::milliseconds(r.integer(n, name, 100, 600'000));
+            else if (k == "prefetch") o.prefetch = static_cast<unsigned>(r.integer(n, name, 1, 1'000'000));
+            else if (k == "ack") {
+                o.ack_mode = r.string(n, name);
+                if (o.ack_mode != "client" && o.ack_mode != "client-individual")
+                    r.fail(name, "must be \"client\" or \"client-individual\"");
+            } else if (k == "tls_verify") o.tls_verify = r.boolean(n, name);
+            else if (k == "tls_ca_file") o.tls_ca_file = r.string(n, name);
+            else r.fail(name, "unknown key");
+        }
+        if (b.url.empty()) r.fail(where + ".url", "is required (stomp://host:port or amqp://host:port)");
+        if (auto e = bridge::parse_url(b.url, o); !e.empty()) r.fail(where + ".url", "'" + b.url + "' " + e);
+        if (!passcode_env.empty()) {
+            const char* v = std::getenv(passcode_env.c_str());
+            if (!v) r.fail(where + ".passcode_env", "environment variable " + passcode_env + " is not set");
+            o.passcode = v;
+        }
+        for (auto* s : {&o.login, &o.passcode, &o.vhost, &o.client_id})
+            if (s->find_first_of("\r\n") != std::string::npos) r.fail(where, "login, passcode, vhost and client_id may not hold line breaks");
+        if (o.reconnect_min > o.reconnect_max) r.fail(where + ".reconnect_min_ms", "must not exceed reconnect_max_ms");
+        auto* routes = t.get("route");
+        if (!routes) r.fail(where, "has no [[bridge.route]]: it would do nothing");
+        auto* rarr = routes->as_array();
+        if (!rarr || !rarr->is_array_of_tables()) r.fail(where + ".route", "must be written as [[bridge.route]] tables");
+        for (std::size_t j = 0; j < rarr->size(); ++j) {
+            auto& rt = *rarr->get(j)->as_table();
+            std::string rw = where + ".route[" + std::to_string(j) + "]";
+            bridge::route route;
+            std::string dir;
+            bool has_persistent = false, has_inbound_key = false;
+            for (auto& [key, n] : rt) {
+                std::string k(key.str());
+                std::string name = rw + "." + k;
+                if (k == "from") route.from = r.string(n, name);
+                else if (k == "to") route.to = r.string(n, name);
+                else if (k == "direction") {
+                    dir = r.string(n, name);
+                    if (dir != "in" && dir != "out") r.fail(name, "must be \"in\" (broker to browsers) or \"out\"");
+                } else if (k == "fixed") route.fixed = r.boolean(n, name);
+                else if (k == "non_json") {
+                    auto v = r.string(n, name);
+                    if (v != "string" && v != "refuse") r.fail(name, "must be \"string\" or \"refuse\"");
+                    route.refuse_non_json = v == "refuse";
+                    has_inbound_key = true;
+                } else if (k == "max_bytes") {
+                    route.max_bytes = static_cast<std::size_t>(r.integer(n, name, 1, 1LL << 30));
+                    has_inbound_key = true;
+                } else if (k == "headers") {
+                    route.headers = r.strings(n, name);
+                    has_inbound_key = true;
+                } else if (k == "durable") {
+                    route.durable = r.boolean(n, name);
+                    has_inbound_key = true;
+                } else if (k == "subscription") {
+                    route.subscription = r.string(n, name);
+                    has_inbound_key = true;
+                } else if (k == "persistent") {
+                    route.persistent = r.boolean(n, name);
+                    has_persistent = true;
+                } else r.fail(name, "unknown key");
+            }
+            if (route.from.empty() || route.to.empty()) r.fail(rw, "needs both from and to");
+            if (dir.empty()) {
+                bool from_dest = bridge::looks_like_destination(route.from);
+                bool to_dest = bridge::looks_like_destination(route.to);
+                if (from_dest == to_dest)
+                    r.fail(rw, "cannot tell the direction from \"" + route.from + "\" -> \"" + route.to +
+                                   "\"; set direction = \"in\" or \"out\"");
+                dir = from_dest ? "in" : "out";
+            }
+            route.dir = dir == "in" ? bridge::direction::inbound : bridge::direction::outbound;
+            if (route.dir == bridge::direction::outbound && has_inbound_key)
+                r.fail(rw, "non_json, max_bytes, headers, durable and subscription apply to routes from the broker");
+            if (route.dir == bridge::direction::inbound && has_persistent)
+                r.fail(rw, "persistent applies to routes to the broker");
+            if (route.durable && route.subscription.empty()) route.subscription = b.name + ":" + route.from;
+            if (route.durable && o.client_id.empty())
+                r.fail(rw, "a durable route needs the bridge's client_id (the broker keys durable subscriptions by it)");
+            if (auto e = bridge::check_route(route); !e.empty()) r.fail(rw, e);
+            b.routes.push_back(std::move(route));
+        }
+        c.bridges.push_back(std::move(b));
+    }
+}
+
 }  // namespace
 
 std::pair<std::string, unsigned short> split_listen(const std::string& listen) {
@@ -153,6 +269,10 @@ config parse_config(std::string_view text, const std::string& source) {
     auto& s = schema();
     for (auto& [section_key, section_node] : root) {
         std::string section(section_key.str());
+        if (section == "bridge") {
+            parse_bridges(c, section_node, r);
+            continue;
+        }
         auto sec = s.find(section);
         if (sec == s.end()) throw config_error(source + ": unknown section [" + section + "]");
         auto* table = section_node.as_table();

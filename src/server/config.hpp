@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bayeux/settings.hpp"
+#include "bridge/bridge.hpp"
 #include "transport/settings.hpp"
 
 namespace encke::server {
@@ -14,6 +15,7 @@ struct config {
     std::string log_level = "info";
     transport::settings http;
     bayeux::settings bayeux;
+    std::vector<bridge::settings> bridges;  // [[bridge]] tables, in order
 
     bool operator==(const config&) const = default;
 };

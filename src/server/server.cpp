@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bridge/bridge.hpp"
 #include "engine/engine.hpp"
 #include "transport/listener.hpp"
 #include "transport/shard.hpp"
@@ -25,6 +26,7 @@ struct server::impl {
     util::system_clock clock;
     transport::context ctx;
     std::unique_ptr<transport::listener> listener;
+    std::unique_ptr<bridge::bridges> bridges;
     std::vector<std::thread> threads;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::mutex m;
@@ -53,6 +55,15 @@ server::server(config c) : impl_(std::make_unique<impl>(std::move(c))) {
     }
     d.ctx.engine = std::make_unique<engine::memory_engine>(std::move(ports));
     for (auto& sh : d.ctx.shards) sh->protocol.set_publisher(d.ctx.engine.get());
+    if (!d.cfg.bridges.empty()) {
+        d.bridges = std::make_unique<bridge::bridges>(d.cfg.bridges, *d.ctx.engine, d.cfg.bayeux.max_json_depth);
+        bool outbound = false;
+        for (auto& b : d.cfg.bridges)
+            for (auto& r : b.routes) outbound |= r.dir == bridge::direction::outbound;
+        if (outbound)
+            for (auto& sh : d.ctx.shards) sh->protocol.set_forwarder(d.bridges.get());
+        d.ctx.bridges_health = [b = d.bridges.get()] { return b->health_json(); };
+    }
 }
 
 server::~server() {
@@ -90,6 +101,7 @@ void server::start() {
         });
     }
     asio::post(d.ctx.shards.front()->ioc, [&d] { d.listener->start(); });
+    if (d.bridges) d.bridges->start();
 }
 
 unsigned short server::port() const { return impl_->listener ? impl_->listener->port() : 0; }
@@ -113,6 +125,8 @@ void server::run(bool signals) {
     }
     // Graceful stop: stop accepting, answer held connects, close sockets, then wait (bounded).
     d.ctx.stopping = true;
+    // Bridges first: publishes waiting for a broker are answered (503) while the shards still run.
+    if (d.bridges) d.bridges->stop();
     auto& first = *d.ctx.shards.front();
     asio::post(first.ioc, [&d, &sigs] {
         d.listener->stop();

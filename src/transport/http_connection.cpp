@@ -630,6 +630,7 @@ std::string health_json(context& ctx) {
     j += ",\"messages_refused\":" + std::to_string(refused);
     j += ",\"connections_refused\":" +
          std::to_string(ctx.connections_refused.load(std::memory_order_relaxed));
+    if (ctx.bridges_health) j += ",\"bridges\":" + ctx.bridges_health();
     j += ",\"version\":\"" ENCKE_VERSION "\"}";
     return j;
 }

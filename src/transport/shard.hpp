@@ -40,6 +40,8 @@ struct context {
     std::atomic<std::int64_t> connections{0};
     std::atomic<std::uint64_t> connections_refused{0};
     std::atomic<bool> stopping{false};
+    // The broker bridges' part of /healthz (a JSON array), when there are bridges.
+    std::function<std::string()> bridges_health;
     util::time_point started = util::steady::now();
 
     context(settings h, bayeux::settings b) : http(std::move(h)), bayeux(std::move(b)), files(http.web_root) {}

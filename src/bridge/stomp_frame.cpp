@@ -1,0 +1,152 @@
+#include "bridge/stomp_frame.hpp"
+
+namespace encke::bridge::stomp {
+
+const std::string* frame::get(std::string_view name) const noexcept {
+    for (auto& h : headers)
+        if (h.name == name) return &h.value;
+    return nullptr;
+}
+
+std::string escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '\r': out += "\\r"; break;
+            case '\n': out += "\\n"; break;
+            case ':': out += "\\c"; break;
+            case '\\': out += "\\\\"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+bool unescape(std::string_view s, std::string& out) {
+    out.clear();
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            out += s[i];
+            continue;
+        }
+        if (++i == s.size()) return false;
+        switch (s[i]) {
+            case 'r': out += '\r'; break;
+            case 'n': out += '\n'; break;
+            case 'c': out += ':'; break;
+            case '\\': out += '\\'; break;
+            default: return false;
+        }
+    }
+    return true;
+}
+
+void encode(const frame& f, bool content_length, std::string& out) {
+    bool raw = f.command == "CONNECT" || f.command == "STOMP";
+    out += f.command;
+    out += '\n';
+    for (auto& h : f.headers) {
+        out += raw ? h.name : escape(h.name);
+        out += ':';
+        out += raw ? h.value : escape(h.value);
+        out += '\n';
+    }
+    if (content_length) {
+        out += "content-length:";
+        out += std::to_string(f.body.size());
+        out += '\n';
+    }
+    out += '\n';
+    out += f.body;
+    out += '\0';
+}
+
+parser::result parser::next(frame& f) {
+    // Heart-beats: EOLs between frames.
+    while (pos_ < buf_.size() && (buf_[pos_] == '\n' || buf_[pos_] == '\r')) {
+        if (buf_[pos_] == '\n') ++heartbeats;
+        ++pos_;
+    }
+    if (pos_ == buf_.size()) {
+        buf_.clear();
+        pos_ = 0;
+        return result::need_more;
+    }
+    std::string_view rest(buf_.data() + pos_, buf_.size() - pos_);
+    auto fail = [this](std::string what) {
+        error_ = std::move(what);
+        return result::error;
+    };
+    auto head_end = rest.find("\n\n");
+    auto head_end_crlf = rest.find("\r\n\r\n");
+    std::size_t body_start;
+    if (head_end == std::string_view::npos && head_end_crlf == std::string_view::npos) {
+        if (rest.size() > max_) return fail("a frame's headers are over " + std::to_string(max_) + " bytes");
+        return result::need_more;
+    }
+    if (head_end_crlf != std::string_view::npos && (head_end == std::string_view::npos || head_end_crlf < head_end)) {
+        body_start = head_end_crlf + 4;
+        head_end = head_end_crlf;
+    } else {
+        body_start = head_end + 2;
+    }
+    std::string_view head = rest.substr(0, head_end);
+    f = {};
+    std::size_t line_start = 0;
+    bool first = true;
+    std::size_t content_length = std::string_view::npos;
+    while (line_start <= head.size()) {
+        auto nl = head.find('\n', line_start);
+        std::string_view line = head.substr(line_start, nl == std::string_view::npos ? std::string_view::npos : nl - line_start);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (first) {
+            if (line.empty()) return fail("a frame has no command");
+            f.command = std::string(line);
+            first = false;
+        } else {
+            auto colon = line.find(':');
+            if (colon == std::string_view::npos) return fail("header line without ':' in a " + f.command + " frame");
+            bool raw = f.command == "CONNECTED";
+            header h;
+            if (raw) {
+                h.name = std::string(line.substr(0, colon));
+                h.value = std::string(line.substr(colon + 1));
+            } else if (!unescape(line.substr(0, colon), h.name) || !unescape(line.substr(colon + 1), h.value)) {
+                return fail("undefined escape sequence in a header of a " + f.command + " frame");
+            }
+            if (h.name == "content-length" && content_length == std::string_view::npos) {
+                if (h.value.empty() || h.value.size() > 12 || h.value.find_first_not_of("0123456789") != std::string::npos)
+                    return fail("bad content-length '" + h.value + "'");
+                content_length = std::stoull(h.value);
+            }
+            f.headers.push_back(std::move(h));
+        }
+        if (nl == std::string_view::npos) break;
+        line_start = nl + 1;
+    }
+    std::size_t end;  // position of the NUL
+    if (content_length != std::string_view::npos) {
+        if (content_length > max_) return fail("a frame's body of " + std::to_string(content_length) + " bytes is over " + std::to_string(max_));
+        if (rest.size() < body_start + content_length + 1) return result::need_more;
+        end = body_start + content_length;
+        if (rest[end] != '\0') return fail("a frame's body is not followed by NUL after its content-length");
+    } else {
+        end = rest.find('\0', body_start);
+        if (end == std::string_view::npos) {
+            if (rest.size() - body_start > max_) return fail("a frame's body is over " + std::to_string(max_) + " bytes");
+            return result::need_more;
+        }
+    }
+    f.body = std::string(rest.substr(body_start, end - body_start));
+    pos_ += end + 1;
+    // Keep the buffer from growing without bound when frames keep arriving.
+    if (pos_ > 65536 && pos_ * 2 > buf_.size()) {
+        buf_.erase(0, pos_);
+        pos_ = 0;
+    }
+    return result::frame;
+}
+
+}  // namespace encke::bridge::stomp
