@@ -8,6 +8,8 @@
 #   integration asan            node --test tests/integration/   (ENCKE_BIN=build/asan/encke)
 #   interop                     node --test tests/interop/       (release binary)
 #   browser                     node --test tests/browser/       (release binary, headless Chromium)
+#   bridge release, bridge asan node --test tests/bridge/        (real ActiveMQ and RabbitMQ, started
+#                               and stopped by the tests on free loopback ports: scripts/brokers.sh)
 #   bench smoke                 node --test tests/bench/         (encke-bench against the release binary:
 #                               messages arrive, none lost; never a timing)
 #
@@ -32,7 +34,8 @@ BUILD_TIMEOUT=${ENCKE_BUILD_TIMEOUT:-5400}
 say() { printf '\n==> %s\n' "$*"; }
 
 ALL_SUITES=("build release" "build asan" "unit release" "unit asan"
-            "integration release" "integration asan" "interop" "browser" "bench smoke")
+            "integration release" "integration asan" "interop" "browser" "bridge release" "bridge asan"
+            "bench smoke")
 
 # Which build each suite needs.
 needs() {
@@ -222,6 +225,8 @@ for s in "${selected[@]}"; do
         "integration asan") run_node "$s" tests/integration/ build/asan/encke "build asan" ;;
         interop) run_node "$s" tests/interop/ build/release/encke "build release" ;;
         browser) run_node "$s" tests/browser/ build/release/encke "build release" ;;
+        "bridge release") run_node "$s" tests/bridge/ build/release/encke "build release" ;;
+        "bridge asan") run_node "$s" tests/bridge/ build/asan/encke "build asan" ;;
         "bench smoke") run_node "$s" tests/bench/ build/release/encke "build release" ;;
     esac
 done

@@ -86,6 +86,17 @@ describe('config errors exit 2 with exactly one line on stderr', () => {
   test('missing config file', async () => {
     assertConfigError(await serve(path.join(tmp, 'does-not-exist.toml')), 'missing file');
   });
+  test('an invalid bridge route', async () => {
+    const bridge = '[[bridge]]\nname = "activemq"\nurl = "stomp://127.0.0.1:61613"\n\n' +
+      '[[bridge.route]]\nfrom = "/topic/prices.>.x"\nto = "/prices"\n';
+    const file = writeConfig('bad-route.toml', toToml(BASE_CONFIG) + bridge);
+    assertConfigError(await serve(file), 'bad route', /bridge activemq\.route\[0\]: from "\/topic\/prices\.>\.x" has '>' or '#' before its last segment/);
+  });
+  test('a bridge whose direction cannot be told', async () => {
+    const bridge = '[[bridge]]\nname = "b"\nurl = "amqp://127.0.0.1"\n\n[[bridge.route]]\nfrom = "prices"\nto = "/prices"\n';
+    const file = writeConfig('no-direction.toml', toToml(BASE_CONFIG) + bridge);
+    assertConfigError(await serve(file), 'no direction', /cannot tell the direction/);
+  });
   test('bad --listen value', async () => {
     const file = writeConfig('ok-for-listen.toml', toToml(BASE_CONFIG));
     const r = await runEncke(['serve', '--config', file, '--listen', 'not-an-address'], { timeoutMs: 10000, cwd: tmp, killOnStdout: LISTENING_RE });

@@ -1,0 +1,161 @@
+// The AMQP 1.0 bridge (Qpid Proton C++) against a real RabbitMQ 3.10 with its AMQP 1.0 plugin
+// (Debian `rabbitmq-server`), started and stopped here on free loopback ports. The test's own
+// AMQP 1.0 clients are the npm package rhea; bulk traffic comes through RabbitMQ's STOMP plugin (a
+// message sent there to /topic/<key> goes through the amq.topic exchange, where Encke's AMQP 1.0
+// link for /topic/prices.# picks it up, with the routing key in `subject`).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startRabbitMQ } from './lib/brokers.mjs';
+import { connect as stompConnect } from './lib/stomp.mjs';
+import { amqpConnect } from './lib/amqp.mjs';
+import { makeClient } from '../interop/lib/clients.mjs';
+import { assertCleanExit, sleep, startServer, stopServer, uniq, waitFor, writeConfig } from '../interop/lib/harness.mjs';
+
+const BROKER_TIMEOUT = 150000;
+
+async function health(srv) {
+  const h = await (await fetch(`${srv.base}/healthz`)).json();
+  return h.bridges.find((b) => b.name === 'rabbitmq');
+}
+
+async function waitConnected(srv, what = 'the AMQP bridge to connect') {
+  return waitFor(async () => {
+    const b = await health(srv);
+    return b.state === 'connected' ? b : null;
+  }, what, { timeout: 60000, interval: 100 });
+}
+
+describe('RabbitMQ over AMQP 1.0', { timeout: 600000 }, () => {
+  let rabbit;
+  let srv;
+  let producer;
+  const clients = [];
+
+  before(async () => {
+    rabbit = await startRabbitMQ({ timeoutMs: BROKER_TIMEOUT });
+    const { file } = writeConfig(`
+[[bridge]]
+name = "rabbitmq"
+url = "amqp://127.0.0.1:${rabbit.amqpPort}"
+heartbeat_ms = 4000
+reconnect_min_ms = 200
+reconnect_max_ms = 2000
+
+[[bridge.route]]
+from = "/topic/prices.#"
+to = "/prices"
+headers = ["subject"]
+
+[[bridge.route]]
+from = "/orders/**"
+to = "/queue/orders"
+fixed = true
+`);
+    srv = await startServer({ config: file, threads: 2 });
+    await waitConnected(srv);
+    producer = await stompConnect(rabbit.stomp);
+  }, { timeout: BROKER_TIMEOUT + 60000 });
+
+  after(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    producer?.close();
+    if (srv) assertCleanExit(await stopServer(srv), srv);
+    await rabbit?.dispose();
+  }, { timeout: 60000 });
+
+  async function client(transport, name) {
+    const c = await makeClient('cometd', srv.url, transport, name);
+    clients.push(c);
+    await c.start();
+    return c;
+  }
+
+  for (const transport of ['websocket', 'long-polling']) {
+    test(`a broker message reaches a CometD client on the mapped channel (${transport})`, async () => {
+      const c = await client(transport, `in-${transport}`);
+      const got = [];
+      await c.subscribe('/prices/*', (ch, d, m) => got.push(m));
+      const body = { symbol: 'EURUSD', bid: 1.0843, transport };
+      await producer.send('/topic/prices.EURUSD', JSON.stringify(body), { receipt: true, headers: { 'content-type': 'application/json' } });
+      await waitFor(() => got.length >= 1, 'the STOMP-sent message on /prices/EURUSD', { timeout: 20000 });
+      assert.equal(got[0].channel, '/prices/EURUSD');
+      assert.deepEqual(got[0].data, body);
+      assert.equal(got[0].ext?.broker?.subject, 'prices.EURUSD');
+      // From an AMQP 1.0 producer: RabbitMQ 3.10 passes its `to` through (and no routing key).
+      const amqp = await amqpConnect({ port: rabbit.amqpPort });
+      try {
+        const body2 = { symbol: 'USDJPY', bid: 151.32, transport };
+        await amqp.send('/topic/prices.USDJPY', JSON.stringify(body2), { to: '/topic/prices.USDJPY' });
+        await waitFor(() => got.length >= 2, 'the AMQP-sent message on /prices/USDJPY', { timeout: 20000 });
+        assert.equal(got[1].channel, '/prices/USDJPY');
+        assert.deepEqual(got[1].data, body2);
+      } finally {
+        amqp.close();
+      }
+    });
+  }
+
+  test('a browser publish reaches an AMQP queue consumer as a text message, confirmed by the broker', async () => {
+    const consumer = await amqpConnect({ port: rabbit.amqpPort });
+    try {
+      const rx = await consumer.receiver('/queue/orders', { durable: true });
+      for (const transport of ['websocket', 'long-polling']) {
+        const c = await client(transport, `out-${transport}`);
+        const order = { id: uniq('o'), qty: 2, transport };
+        const reply = await c.publish('/orders/eu', order);
+        assert.equal(reply.successful, true);
+        const m = await rx.next(10000);
+        assert.equal(typeof m.body, 'string', 'an amqp-value string body: the JMS TextMessage mapping');
+        assert.deepEqual(JSON.parse(m.body), order);
+        assert.equal(m.content_type, 'application/json');
+        assert.equal(m.durable, true);
+      }
+    } finally {
+      consumer.close();
+    }
+  });
+
+  test('10,000 messages arrive in order with none lost', { timeout: 120000 }, async () => {
+    const c = await client('websocket', 'bulk');
+    const seen = [];
+    await c.subscribe('/prices/bulk', (ch, d) => seen.push(d.seq));
+    const N = 10000;
+    for (let i = 0; i < N; i++) {
+      const p = producer.send('/topic/prices.bulk', `{"seq":${i}}`, { receipt: i % 1000 === 999 });
+      if (i % 1000 === 999) await p;
+    }
+    await waitFor(() => seen.length >= N, `${N} messages (have ${seen.length})`, { timeout: 60000, interval: 50 });
+    await sleep(200);
+    assert.equal(seen.length, N, 'no duplicates');
+    for (let i = 0; i < N; i++) if (seen[i] !== i) assert.fail(`message ${i} is ${seen[i]}: out of order or lost`);
+  });
+
+  test('the broker restarted: the bridge reconnects and both directions work again', { timeout: 300000 }, async () => {
+    const c = await client('websocket', 'restart');
+    const seen = [];
+    await c.subscribe('/prices/live', (ch, d) => seen.push(d.n));
+    const before = await health(srv);
+    producer.close();
+    await rabbit.kill();
+    await waitFor(async () => (await health(srv)).state === 'disconnected', 'the bridge to notice', { timeout: 30000, interval: 100 });
+    await assert.rejects(c.publish('/orders/eu', { id: 'lost' }), /503::broker_unavailable/);
+    await rabbit.start();
+    const b = await waitConnected(srv, 'the bridge to reconnect after the restart');
+    assert.equal(b.reconnects, before.reconnects + 1);
+    producer = await stompConnect(rabbit.stomp);
+    await waitFor(async () => {
+      await producer.send('/topic/prices.live', '{"n":1}', { receipt: true });
+      return seen.length > 0;
+    }, 'a message after the restart', { timeout: 20000, interval: 500 });
+    const consumer = await amqpConnect({ port: rabbit.amqpPort });
+    try {
+      const rx = await consumer.receiver('/queue/orders', { durable: true });
+      assert.equal((await c.publish('/orders/eu', { id: 'after' })).successful, true);
+      assert.deepEqual(JSON.parse((await rx.next(10000)).body), { id: 'after' });
+    } finally {
+      consumer.close();
+    }
+    assert.equal(srv.stderr.split('\n').filter((l) => /bridge rabbitmq: disconnected/.test(l)).length, 1, 'the outage is logged once');
+  });
+});
