@@ -25,6 +25,8 @@
 # ${ENCKE_BROKER_DIR:-/tmp/encke-brokers-$UID}/<name>/. Env, read at each call:
 #
 #   AMQ_STOMP_PORT=61613  AMQ_OPENWIRE_PORT=61616  AMQ_HEAP=256m  AMQ_START_TIMEOUT=60 (s)
+#   AMQ_STOMP_SSL_PORT    also STOMP over TLS on this port, with a self-signed certificate whose PEM
+#                         is <state dir>/activemq/conf/broker-cert.pem (unset: no TLS)
 #   AMQ_PERSISTENT=1      KahaDB in the state dir, kept across restarts (durable subscriptions and
 #                         persistent messages survive a stop/start); default: in memory, fresh each start
 #   AMQ_PRODUCE_PERSISTENT=false   JMS delivery mode used by amq_produce
@@ -255,6 +257,23 @@ start_activemq() {
         rm -rf "$data"
     fi
     mkdir -p "$data"
+
+    # STOMP over TLS when AMQ_STOMP_SSL_PORT is set: a self-signed certificate for 127.0.0.1 and
+    # localhost, made once per state dir; conf/broker-cert.pem is what a client trusts.
+    local ssl_context='' ssl_connector='' ssl_port=${AMQ_STOMP_SSL_PORT:-}
+    if [[ -n $ssl_port ]]; then
+        _bk_ports_free activemq "$ssl_port" || return 1
+        if [[ ! -f $d/conf/broker.ks ]]; then
+            keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+                -dname CN=127.0.0.1 -ext SAN=ip:127.0.0.1,dns:localhost \
+                -keystore "$d/conf/broker.ks" -storetype PKCS12 -storepass encke-test -keypass encke-test \
+                >/dev/null 2>&1 || { _bk_say "activemq: keytool could not make a certificate"; return 1; }
+            keytool -exportcert -rfc -alias broker -keystore "$d/conf/broker.ks" -storepass encke-test \
+                -file "$d/conf/broker-cert.pem" >/dev/null 2>&1 || { _bk_say "activemq: keytool -exportcert failed"; return 1; }
+        fi
+        ssl_context="<sslContext><sslContext keyStore=\"file:$d/conf/broker.ks\" keyStoreType=\"PKCS12\" keyStorePassword=\"encke-test\"/></sslContext>"
+        ssl_connector="<transportConnector name=\"stomp+ssl\" uri=\"stomp+ssl://127.0.0.1:$ssl_port\"/>"
+    fi
     cat >"$d/conf/activemq.xml" <<EOF
 <!-- written by scripts/brokers.sh at each start; edits are lost -->
 <beans xmlns="http://www.springframework.org/schema/beans"
@@ -266,6 +285,7 @@ start_activemq() {
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="encke-test" useJmx="false"
           $store dataDirectory="\${activemq.data}" schedulerSupport="false">
     $adapter
+    $ssl_context
     <systemUsage>
       <systemUsage>
         <!-- a share of the heap: the default (1 GB) exceeds -Xmx and is cut down with a warning;
@@ -279,6 +299,7 @@ start_activemq() {
       <transportConnector name="openwire" uri="tcp://127.0.0.1:\${amq.openwire.port}"/>
       <!-- closeAsync=false: close sockets at once, which suits many short STOMP connections -->
       <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:\${amq.stomp.port}?transport.closeAsync=false"/>
+      $ssl_connector
     </transportConnectors>
   </broker>
 </beans>

@@ -271,3 +271,64 @@ durable = true
     }
   });
 });
+
+describe('ActiveMQ over STOMP with TLS (stomp+ssl://)', { timeout: 300000 }, () => {
+  let amq;
+  before(async () => { amq = await startActiveMQ({ tls: true, timeoutMs: BROKER_TIMEOUT }); }, { timeout: BROKER_TIMEOUT + 10000 });
+  after(async () => { await amq?.dispose(); }, { timeout: 60000 });
+
+  const tlsBridge = (extra) => `
+[[bridge]]
+name = "activemq"
+url = "stomp+ssl://127.0.0.1:${amq.stompSslPort}"
+reconnect_min_ms = 200
+reconnect_max_ms = 1000
+${extra}
+
+[[bridge.route]]
+from = "/topic/secure.>"
+to = "/secure"
+
+[[bridge.route]]
+from = "/out/**"
+to = "/queue/secure"
+`;
+
+  test('with the broker certificate trusted, messages flow both ways over TLS', async () => {
+    const { file } = writeConfig(tlsBridge(`tls_ca_file = "${amq.certPem}"`));
+    const srv = await startServer({ config: file, threads: 2 });
+    const c = await makeClient('cometd', srv.url, 'websocket', 'tls');
+    const stomp = await stompConnect(amq.stomp);
+    try {
+      await waitConnected(srv, 'the TLS bridge to connect');
+      await c.start();
+      const got = [];
+      await c.subscribe('/secure/a', (ch, d) => got.push(d));
+      await stomp.send('/topic/secure.a', '{"x":1}', { receipt: true });
+      await waitFor(() => got.length === 1, 'a message over TLS', { timeout: 10000 });
+      assert.deepEqual(got[0], { x: 1 });
+      const sub = await stomp.subscribe('/queue/secure.b');
+      assert.equal((await c.publish('/out/b', { y: 2 })).successful, true);
+      assert.deepEqual(JSON.parse((await sub.next(10000)).text), { y: 2 });
+    } finally {
+      await c.close();
+      stomp.close();
+      assertCleanExit(await stopServer(srv), srv);
+    }
+  });
+
+  test('an untrusted certificate is refused, and said so', async () => {
+    const { file } = writeConfig(tlsBridge(''));
+    const srv = await startServer({ config: file, threads: 2 });
+    try {
+      const b = await waitFor(async () => {
+        const h = await health(srv);
+        return h.state === 'disconnected' ? h : null;
+      }, 'the bridge to give up on the handshake', { timeout: 20000, interval: 100 });
+      assert.match(b.detail, /TLS handshake failed: .*certificate verify failed/);
+      assert.equal(b.reconnects, 0);
+    } finally {
+      assertCleanExit(await stopServer(srv), srv);
+    }
+  });
+});

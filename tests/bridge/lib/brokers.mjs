@@ -179,6 +179,9 @@ export class ActiveMQ extends Broker {
   /** connect() options for scripts/lib/stomp.mjs (ActiveMQ ignores the host header). */
   get stomp() { return { host: '127.0.0.1', port: this.stompPort, vhost: 'localhost' }; }
   get openwireUrl() { return `tcp://127.0.0.1:${this.openwirePort}`; }
+  /** STOMP over TLS (started with `tls: true`) and the PEM of its self-signed certificate. */
+  get stompSslPort() { return Number(this.env.AMQ_STOMP_SSL_PORT); }
+  get certPem() { return path.join(this.dir, 'conf', 'broker-cert.pem'); }
 
   /**
    * Send count JMS TextMessages with body `message` to dest (topic://NAME, queue://NAME, or
@@ -218,8 +221,9 @@ function tempRoot(dir) {
  * Start ActiveMQ on free ports (or the given ones) in a temporary state dir (or `dir`).
  * persistent: KahaDB, kept across stop()/kill() + start() (durable subscriptions survive).
  */
-export async function startActiveMQ({ persistent = false, dir, stompPort, openwirePort, heap = '256m', timeoutMs = 90000 } = {}) {
+export async function startActiveMQ({ persistent = false, dir, stompPort, openwirePort, stompSslPort, tls = false, heap = '256m', timeoutMs = 90000 } = {}) {
   const env = {
+    ...(tls || stompSslPort ? { AMQ_STOMP_SSL_PORT: String(stompSslPort ?? await freePort()) } : {}),
     AMQ_STOMP_PORT: String(stompPort ?? await freePort()),
     AMQ_OPENWIRE_PORT: String(openwirePort ?? await freePort()),
     AMQ_PERSISTENT: persistent ? '1' : '0',
