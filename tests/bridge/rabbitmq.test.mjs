@@ -51,6 +51,20 @@ headers = ["subject"]
 from = "/orders/**"
 to = "/queue/orders"
 fixed = true
+
+# The same broker through its STOMP plugin (what docs/bridge.md recommends for RabbitMQ 3.10).
+[[bridge]]
+name = "rabbitmq-stomp"
+url = "stomp://127.0.0.1:${rabbit.stompPort}"
+vhost = "/"
+
+[[bridge.route]]
+from = "/topic/fx.#"
+to = "/fx"
+
+[[bridge.route]]
+from = "/fxorders/*"
+to = "/queue/fxorders"
 `);
     srv = await startServer({ config: file, threads: 2 });
     await waitConnected(srv);
@@ -113,6 +127,27 @@ fixed = true
       }
     } finally {
       consumer.close();
+    }
+  });
+
+  test('the STOMP bridge to RabbitMQ works both ways too', async () => {
+    await waitFor(async () => {
+      const h = await (await fetch(`${srv.base}/healthz`)).json();
+      return h.bridges.find((b) => b.name === 'rabbitmq-stomp').state === 'connected';
+    }, 'the STOMP bridge to RabbitMQ to connect', { timeout: 20000, interval: 100 });
+    const c = await client('websocket', 'rabbit-stomp');
+    const got = [];
+    await c.subscribe('/fx/**', (ch, d, m) => got.push(m));
+    await producer.send('/topic/fx.EURUSD', '{"bid":1.1}', { receipt: true });
+    await waitFor(() => got.length === 1, 'the message through the STOMP bridge', { timeout: 10000 });
+    assert.equal(got[0].channel, '/fx/EURUSD');
+    const consumer = await stompConnect(rabbit.stomp);
+    try {
+      const sub = await consumer.subscribe('/queue/fxorders.eu');
+      assert.equal((await c.publish('/fxorders/eu', { q: 5 })).successful, true);
+      assert.deepEqual(JSON.parse((await sub.next(10000)).text), { q: 5 });
+    } finally {
+      await consumer.disconnect().catch(() => consumer.close());
     }
   });
 
