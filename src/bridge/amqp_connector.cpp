@@ -124,9 +124,8 @@ broker_message to_broker_message(proton::message& m, const std::string& source) 
         std::string_view ct = out.content_type;
         out.binary = !starts_with(ct, "text/") && ct.substr(0, ct.find(';')) != "application/json";
     } else if (body.type() != proton::NULL_TYPE) {
-        // A map, list, number…: Proton's rendering is not JSON, so label it for refusal.
-        out.body = proton::to_string(body);
-        out.content_type = "application/x-amqp-value";
+        // A map, list, number…: Proton's rendering is not JSON, so it is refused.
+        out.problem = "its body is an AMQP " + proton::type_name(body.type()) + ", not text or bytes";
     }
     // proton::to_string renders a top-level string bare, anything else in Proton's notation.
     auto& h = out.headers;
@@ -193,14 +192,16 @@ public:
                    steady::now() + o_.send_timeout};
         {
             std::lock_guard lk(s_->mu);
-            if (!s_->finished) {
+            // Between two containers (waiting out a backoff) nothing would drain the inbox: the
+            // answer is known now. So is the answer to a flood past the bound.
+            if (!s_->finished && s_->container && s_->inbox.size() < max_waiting_sends) {
                 s_->inbox.push_back(std::move(m));
                 // One drain takes the whole inbox; the tick drains too, should a post get lost.
                 if (s_->inbox.size() == 1) s_->post([this](bool on_conn) { drain_inbox(on_conn); });
                 return;
             }
         }
-        call_done(m, "broker_unavailable");  // no thread any more: done runs on the caller's thread
+        call_done(m, "broker_unavailable");  // on the caller's thread
     }
 
 private:
@@ -307,7 +308,7 @@ private:
     void connect_now() {
         // "connecting" only at start: after a drop the state stays "disconnected" until the
         // connection is back, so an outage is one line in the log, however many retries.
-        if (attempt_++ == 0 && reported_ == link_state::stopped)
+        if (attempt_++ == 0 && (!reported_ || *reported_ == link_state::stopped))
             report(link_state::connecting, o_.host + ":" + std::to_string(o_.port));
         bool tls = o_.scheme == "amqps";
         std::string url = (tls ? "amqps://" : "amqp://") +
@@ -500,9 +501,17 @@ private:
             s->settles.emplace_back(id, ok);
             if (s->settles.size() == 1) s->post([this](bool) { drain_settles(); }, true);
         };
+        broker_message bm;
         try {
-            l_.on_message(index, to_broker_message(m, o_.sources[index].address),
-                          std::move(settle));
+            bm = to_broker_message(m, o_.sources[index].address);
+        } catch (const std::exception& e) {
+            // One message Proton cannot render (an odd property type): refused, not a reconnect.
+            bm = {};
+            bm.destination = o_.sources[index].address;
+            bm.problem = std::string("it cannot be read: ") + e.what();
+        }
+        try {
+            l_.on_message(index, std::move(bm), std::move(settle));
         } catch (const std::exception& e) {
             fail(std::string("message handling failed: ") + e.what());
         }

@@ -162,6 +162,7 @@ struct bridges::one final : connector_listener {
     void on_message(std::size_t index, broker_message m, std::function<void(bool)> settle) override {
         if (index >= inbound.size()) return settle(false);
         const route& r = s.routes[inbound[index]];
+        if (!m.problem.empty()) return refuse(r, m, m.problem, settle);
         auto channel = channel_for(r, patterns[index], m.destination);
         if (!channel) return refuse(r, m, "its destination does not map to a valid channel", settle);
         if (m.body.size() > r.max_bytes)

@@ -31,6 +31,10 @@ struct broker_message {
     std::string content_type;  // "" when the broker gave none
     bool binary = false;       // a bytes body (STOMP content-length without a text type, AMQP data)
     std::vector<header> headers;  // every header / property, values as text
+    // Non-empty when the connector could not read the message (a frame over max_frame_bytes, an
+    // AMQP body that is not text or bytes, a property it cannot render): the bridge refuses it
+    // for this reason, so that one bad message never drops the connection and loops.
+    std::string problem;
 };
 
 // What the connector subscribes to, one entry per inbound route (same index).
@@ -89,8 +93,9 @@ public:
     virtual void start() = 0;
     // Closes the connection, fails pending sends ("broker_unavailable") and joins the thread.
     virtual void stop() = 0;
-    // Thread-safe. Sends `body` to `destination` and calls `done` exactly once, on the
-    // connector's thread: with "" once the broker has confirmed it (STOMP RECEIPT, AMQP
+    // Thread-safe. Sends `body` to `destination` and calls `done` exactly once — on the
+    // connector's thread, or at once on the caller's when the answer is known without the
+    // broker (not connected, stopped): with "" once the broker has confirmed it (STOMP RECEIPT, AMQP
     // accepted), or with a short error: "broker_unavailable" (not connected), "broker_timeout"
     // (no confirmation within send_timeout), "broker_refused: <reason>" (STOMP ERROR, AMQP
     // rejected/released/modified).

@@ -14,7 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <deque>
 #include <optional>
@@ -33,6 +35,29 @@ using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 
+// One connection's socket (and TLS stream over it). Every pending operation's handler holds a
+// reference, so closing the connection never frees what an aborted operation still touches.
+struct link {
+    explicit link(asio::io_context& ioc) : sock(ioc) {}
+    tcp::socket sock;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+
+    template <class Buffers, class Handler>
+    void read_some(const Buffers& b, Handler&& h) {
+        if (tls) tls->async_read_some(b, std::forward<Handler>(h));
+        else sock.async_read_some(b, std::forward<Handler>(h));
+    }
+    template <class Buffers, class Handler>
+    void write(const Buffers& b, Handler&& h) {
+        if (tls) asio::async_write(*tls, b, std::forward<Handler>(h));
+        else asio::async_write(sock, b, std::forward<Handler>(h));
+    }
+};
+
+constexpr std::size_t max_pending_sends = 100'000;
+constexpr std::size_t max_output_bytes = 64u << 20;  // written to a broker that does not read
+constexpr ms stable_after{10'000};                     // a connection up this long resets the backoff
+
 class stomp_connector final : public connector {
 public:
     stomp_connector(connector_options o, connector_listener& l)
@@ -48,34 +73,50 @@ public:
             open();
             tick();
         });
-        thread_ = std::thread([this] { ioc_.run(); });
+        thread_ = std::thread([this] {
+            // A handler that throws must not end the process: drop the connection and go on.
+            while (true) {
+                try {
+                    ioc_.run();
+                    return;
+                } catch (const std::exception& e) {
+                    fail(std::string("internal error: ") + e.what());
+                } catch (...) {
+                    fail("internal error");
+                }
+            }
+        });
     }
 
     void stop() override {
         if (!thread_.joinable()) return;
+        stopped_.store(true);  // from now on send() answers at once
         asio::post(ioc_, [this] {
-            if (up() && !tls_) {
-                // A polite goodbye: non-durable subscriptions end at once on the broker.
-                boost::system::error_code ignored;
-                static constexpr char bye[] = "DISCONNECT\n\n";
-                asio::write(*sock_, asio::buffer(bye, sizeof bye), ignored);
-            }
             stopping_ = true;
-            drop_connection();
-            report(link_state::stopped, "");
-            tick_.cancel();
-            retry_.cancel();
-            guard_.reset();
-            ioc_.stop();
+            if (connected_ && link_ && !writing_ && out_.empty()) {
+                // A polite goodbye (non-durable subscriptions end at once on the broker), but
+                // never a wait on a broker that does not read: half a second at most.
+                auto l = link_;
+                static constexpr char bye[] = "DISCONNECT\n\n";  // and the array's NUL
+                l->write(asio::buffer(bye, sizeof bye), [this, l](boost::system::error_code, std::size_t) { finish_stop(); });
+                retry_.expires_after(ms(500));
+                retry_.async_wait([this](boost::system::error_code) { finish_stop(); });
+            } else {
+                finish_stop();
+            }
         });
         thread_.join();
+        // Sends posted before stopped_ was set were answered while the loop drained (they see
+        // stopping_); the thread ran until nothing was left to do.
     }
 
     void send(std::string destination, std::string body, send_options opts,
               std::function<void(std::string_view)> done) override {
+        if (stopped_.load()) return done("broker_unavailable");
         asio::post(ioc_, [this, d = std::move(destination), b = std::move(body), opts = std::move(opts),
                           done = std::move(done)]() mutable {
-            if (!connected_ || stopping_ || sends_.size() >= 100'000) return done("broker_unavailable");
+            if (!connected_ || stopping_ || sends_.size() >= max_pending_sends || out_.size() >= max_output_bytes)
+                return done("broker_unavailable");
             stomp::frame f;
             f.command = "SEND";
             std::string receipt = "s-" + std::to_string(++next_receipt_);
@@ -94,6 +135,17 @@ public:
     }
 
 private:
+    // The end of stop(): everything closed and answered, nothing re-armed, so run() returns.
+    void finish_stop() {
+        if (finished_) return;
+        finished_ = true;
+        drop_connection();
+        report(link_state::stopped, "");
+        tick_.cancel();
+        retry_.cancel();
+        guard_.reset();
+    }
+
     struct pending {
         std::function<void(std::string_view)> done;
         clock_type::time_point deadline;
@@ -103,8 +155,6 @@ private:
         std::size_t source = 0;
         bool settled = false;
     };
-
-    bool up() const noexcept { return connected_ && sock_; }
 
     void report(link_state s, const std::string& why) {
         if (s == reported_) return;
@@ -117,16 +167,17 @@ private:
         ++gen_;
         auto gen = gen_;
         connect_deadline_ = clock_type::now() + o_.connect_timeout;
-        sock_ = std::make_unique<tcp::socket>(ioc_);
+        link_ = std::make_shared<link>(ioc_);
+        auto l = link_;
         resolver_.async_resolve(o_.host, std::to_string(o_.port),
-                                [this, gen](boost::system::error_code ec, tcp::resolver::results_type r) {
+                                [this, gen, l](boost::system::error_code ec, tcp::resolver::results_type r) {
             if (gen != gen_ || stopping_) return;
             if (ec) return fail("cannot resolve " + o_.host + ": " + ec.message());
-            asio::async_connect(*sock_, r, [this, gen](boost::system::error_code ec, const tcp::endpoint&) {
+            asio::async_connect(l->sock, r, [this, gen, l](boost::system::error_code ec, const tcp::endpoint&) {
                 if (gen != gen_ || stopping_) return;
                 if (ec) return fail("cannot connect: " + ec.message());
                 boost::system::error_code ignored;
-                sock_->set_option(tcp::no_delay(true), ignored);
+                l->sock.set_option(tcp::no_delay(true), ignored);
                 if (o_.scheme == "stomp+ssl") return start_tls(gen);
                 on_transport_ready();
             });
@@ -141,15 +192,17 @@ private:
             if (!o_.tls_ca_file.empty()) ssl_ctx_->load_verify_file(o_.tls_ca_file, ec);
             if (ec) return fail("cannot load the CA file " + o_.tls_ca_file + ": " + ec.message());
         }
-        tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(*sock_, *ssl_ctx_);
+        auto l = link_;
+        l->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(l->sock, *ssl_ctx_);
+        auto& tls = *l->tls;
         if (o_.tls_verify) {
-            tls_->set_verify_mode(asio::ssl::verify_peer);
-            tls_->set_verify_callback(asio::ssl::host_name_verification(o_.host));
+            tls.set_verify_mode(asio::ssl::verify_peer);
+            tls.set_verify_callback(asio::ssl::host_name_verification(o_.host));
         } else {
-            tls_->set_verify_mode(asio::ssl::verify_none);
+            tls.set_verify_mode(asio::ssl::verify_none);
         }
-        SSL_set_tlsext_host_name(tls_->native_handle(), o_.host.c_str());
-        tls_->async_handshake(asio::ssl::stream_base::client, [this, gen](boost::system::error_code ec) {
+        SSL_set_tlsext_host_name(tls.native_handle(), o_.host.c_str());
+        tls.async_handshake(asio::ssl::stream_base::client, [this, gen, l](boost::system::error_code ec) {
             if (gen != gen_ || stopping_) return;
             if (ec) return fail("TLS handshake failed: " + ec.message());
             on_transport_ready();
@@ -188,7 +241,7 @@ private:
             auto& src = o_.sources[i];
             stomp::frame s;
             s.command = "SUBSCRIBE";
-            s.headers.push_back({"id", std::to_string(i)});
+            s.headers.push_back({"id", subscription_id(i)});
             s.headers.push_back({"destination", src.address});
             s.headers.push_back({"ack", o_.ack_mode});
             s.headers.push_back({"receipt", "sub-" + std::to_string(i)});
@@ -205,8 +258,15 @@ private:
         if (subscriptions_left_ == 0) on_subscribed();
     }
 
+    // A durable subscription's id is its name: RabbitMQ names the durable queue after the id, so
+    // it must not change when routes are reordered. Others are numbered.
+    std::string subscription_id(std::size_t i) const {
+        auto& src = o_.sources[i];
+        return src.durable ? src.durable_name : std::to_string(i);
+    }
+
     void on_subscribed() {
-        attempt_ = 0;
+        up_since_ = clock_type::now();
         report(link_state::connected, broker_);
     }
 
@@ -214,11 +274,11 @@ private:
     void drop_connection() {
         ++gen_;
         connected_ = false;
-        if (tls_) tls_.reset();
-        if (sock_) {
+        if (link_) {
+            // Closed, not destroyed: the handlers of its aborted operations still hold it.
             boost::system::error_code ignored;
-            sock_->close(ignored);
-            sock_.reset();
+            link_->sock.close(ignored);
+            link_.reset();
         }
         resolver_.cancel();
         parser_.reset();
@@ -232,6 +292,10 @@ private:
 
     void fail(const std::string& why) {
         if (stopping_) return;
+        // The backoff starts over only after a connection that held for a while: one that fails
+        // right after subscribing (an ERROR, a bad message) must not be retried at full speed.
+        if (up_since_ != clock_type::time_point{} && clock_type::now() - up_since_ >= stable_after) attempt_ = 0;
+        up_since_ = {};
         drop_connection();
         report(link_state::disconnected, why);
         auto delay = backoff(o_, attempt_++);
@@ -245,7 +309,8 @@ private:
     // ------------------------------------------------------------------ reading
     void read() {
         auto gen = gen_;
-        auto handler = [this, gen](boost::system::error_code ec, std::size_t n) {
+        auto l = link_;
+        l->read_some(asio::buffer(rbuf_), [this, gen, l](boost::system::error_code ec, std::size_t n) {
             if (gen != gen_ || stopping_) return;
             if (ec) return fail(ec == asio::error::eof ? "the broker closed the connection" : "read failed: " + ec.message());
             last_read_ = clock_type::now();
@@ -259,9 +324,7 @@ private:
                 if (gen != gen_) return;  // the frame ended the connection
             }
             read();
-        };
-        if (tls_) tls_->async_read_some(asio::buffer(rbuf_), handler);
-        else sock_->async_read_some(asio::buffer(rbuf_), handler);
+        });
     }
 
     void on_frame(stomp::frame& f) {
@@ -299,8 +362,8 @@ private:
     void on_message(stomp::frame& f) {
         auto* sub = f.get("subscription");
         std::size_t index = o_.sources.size();
-        if (sub && !sub->empty() && sub->find_first_not_of("0123456789") == std::string::npos && sub->size() < 6)
-            index = std::stoul(*sub);
+        for (std::size_t i = 0; sub && i < o_.sources.size(); ++i)
+            if (subscription_id(i) == *sub) index = i;
         const std::string* ack = f.get("ack");
         if (!ack) ack = f.get("message-id");
         std::string ack_id = ack ? *ack : std::string();
@@ -311,6 +374,9 @@ private:
                    !m.content_type.starts_with("application/json");
         m.body = std::move(f.body);
         m.headers = std::move(f.headers);
+        if (f.oversized)
+            m.problem = "its body of " + std::to_string(f.body_bytes) + " bytes is over the bridge's frame limit (" +
+                        std::to_string(o_.max_frame_bytes) + ")";
         std::function<void(bool)> settle;
         if (o_.ack_mode == "client") {
             std::uint64_t seq = order_base_ + order_.size();
@@ -341,13 +407,16 @@ private:
         bool any = false;
         while (!order_.empty() && order_.front().settled) {
             auto& u = order_.front();
-            last_acks_[std::min(u.source, o_.sources.size())] = std::move(u.ack);
+            last_acks_[std::min(u.source, o_.sources.size())] = {order_base_, std::move(u.ack)};
             any = true;
             order_.pop_front();
             ++order_base_;
         }
         if (!any) return;
-        for (auto& id : last_acks_)
+        // Oldest first: RabbitMQ makes a 'client' ACK cover every subscription of the connection,
+        // so an ACK after a newer one would name a message already acknowledged (an ERROR).
+        std::sort(last_acks_.begin(), last_acks_.end());
+        for (auto& [seq, id] : last_acks_)
             if (!id.empty()) write_ack(id);
     }
 
@@ -365,21 +434,21 @@ private:
     }
 
     void flush() {
-        if (writing_ || out_.empty() || !sock_) return;
+        if (writing_ || out_.empty() || !link_) return;
         writing_ = true;
+        write_started_ = clock_type::now();
         inflight_.swap(out_);
         out_.clear();
         auto gen = gen_;
-        auto handler = [this, gen](boost::system::error_code ec, std::size_t) {
+        auto l = link_;
+        l->write(asio::buffer(inflight_), [this, gen, l](boost::system::error_code ec, std::size_t) {
             if (gen != gen_ || stopping_) return;
             writing_ = false;
             if (ec) return fail("write failed: " + ec.message());
             last_write_ = clock_type::now();
             inflight_.clear();
             flush();
-        };
-        if (tls_) asio::async_write(*tls_, asio::buffer(inflight_), handler);
-        else asio::async_write(*sock_, asio::buffer(inflight_), handler);
+        });
     }
 
     // ------------------------------------------------------------------ timers
@@ -398,10 +467,15 @@ private:
                     ++it;
                 }
             }
-            if (sock_ && !(connected_ && subscriptions_left_ == 0) && now > connect_deadline_) {
+            if (link_ && !(connected_ && subscriptions_left_ == 0) && now > connect_deadline_) {
                 fail("no answer to CONNECT/SUBSCRIBE within " + std::to_string(o_.connect_timeout.count()) + " ms");
+            } else if (writing_ && now - write_started_ > o_.send_timeout) {
+                // A broker that stopped reading: its socket buffer is full and nothing moves.
+                fail("a write to the broker did not finish within " + std::to_string(o_.send_timeout.count()) + " ms");
             } else if (connected_) {
-                if (send_every_.count() && now - last_write_ >= send_every_ && !writing_) {
+                // At half the agreed period: the broker checks at exactly that period, and this
+                // tick runs only every 250 ms.
+                if (send_every_.count() && now - last_write_ >= send_every_ / 2 && !writing_) {
                     out_ += '\n';
                     flush();
                 }
@@ -419,9 +493,8 @@ private:
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
     std::thread thread_;
     tcp::resolver resolver_{ioc_};
-    std::unique_ptr<tcp::socket> sock_;
     std::optional<asio::ssl::context> ssl_ctx_;
-    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    std::shared_ptr<link> link_;
     asio::steady_timer tick_{ioc_};
     asio::steady_timer retry_{ioc_};
     stomp::parser parser_;
@@ -430,17 +503,19 @@ private:
     bool writing_ = false;
     bool connected_ = false;  // CONNECTED received on the current connection
     bool stopping_ = false;
+    bool finished_ = false;
+    std::atomic<bool> stopped_{false};
     std::uint64_t gen_ = 0;   // which connection a handler belongs to
     link_state reported_ = link_state::stopped;
     unsigned attempt_ = 0;
     std::size_t subscriptions_left_ = 0;
     std::string broker_;
-    clock_type::time_point connect_deadline_{}, last_read_{}, last_write_{};
+    clock_type::time_point connect_deadline_{}, last_read_{}, last_write_{}, write_started_{}, up_since_{};
     ms send_every_{0}, expect_every_{0};
     std::unordered_map<std::string, pending> sends_;
     std::uint64_t next_receipt_ = 0;
     std::deque<unacked> order_;
-    std::vector<std::string> last_acks_;  // scratch of settled_in_order, per source
+    std::vector<std::pair<std::uint64_t, std::string>> last_acks_;  // settled_in_order's scratch
     std::uint64_t order_base_ = 0;
 };
 

@@ -63,7 +63,38 @@ void encode(const frame& f, bool content_length, std::string& out) {
     out += '\0';
 }
 
+parser::result parser::skip(frame& f) {
+    std::size_t avail = buf_.size() - pos_;
+    if (skip_to_nul_) {
+        auto nul = buf_.find('\0', pos_);
+        skipped_.body_bytes += (nul == std::string::npos ? buf_.size() : nul) - pos_;
+        if (nul == std::string::npos) {
+            buf_.clear();
+            pos_ = 0;
+            return result::need_more;
+        }
+        pos_ = nul + 1;
+    } else {
+        std::size_t n = std::min(skip_left_, avail);
+        pos_ += n;
+        skip_left_ -= n;
+        if (skip_left_ > 0 || pos_ == buf_.size()) {
+            buf_.erase(0, pos_);
+            pos_ = 0;
+            return result::need_more;
+        }
+        if (buf_[pos_] != '\0') return error_ = "a frame's body is not followed by NUL after its content-length", result::error;
+        ++pos_;
+    }
+    skipping_ = false;
+    f = std::move(skipped_);
+    skipped_ = {};
+    f.oversized = true;
+    return result::frame;
+}
+
 parser::result parser::next(frame& f) {
+    if (skipping_) return skip(f);
     // Heart-beats: EOLs between frames.
     while (pos_ < buf_.size() && (buf_[pos_] == '\n' || buf_[pos_] == '\r')) {
         if (buf_[pos_] == '\n') ++heartbeats;
@@ -128,18 +159,38 @@ parser::result parser::next(frame& f) {
     }
     std::size_t end;  // position of the NUL
     if (content_length != std::string_view::npos) {
-        if (content_length > max_) return fail("a frame's body of " + std::to_string(content_length) + " bytes is over " + std::to_string(max_));
+        if (content_length > max_) {
+            skipping_ = true;
+            skip_to_nul_ = false;
+            skip_left_ = content_length;
+            skipped_ = std::move(f);
+            skipped_.body_bytes = content_length;
+            pos_ += body_start;
+            return skip(f);
+        }
         if (rest.size() < body_start + content_length + 1) return result::need_more;
         end = body_start + content_length;
         if (rest[end] != '\0') return fail("a frame's body is not followed by NUL after its content-length");
     } else {
         end = rest.find('\0', body_start);
         if (end == std::string_view::npos) {
-            if (rest.size() - body_start > max_) return fail("a frame's body is over " + std::to_string(max_) + " bytes");
+            if (rest.size() - body_start > max_) {
+                skipping_ = true;
+                skip_to_nul_ = true;
+                skipped_ = std::move(f);
+                pos_ += body_start;
+                return skip(f);
+            }
             return result::need_more;
         }
     }
-    f.body = std::string(rest.substr(body_start, end - body_start));
+    if (end - body_start > max_) {
+        // Found whole in the buffer, but over the limit all the same.
+        f.oversized = true;
+        f.body_bytes = end - body_start;
+    } else {
+        f.body = std::string(rest.substr(body_start, end - body_start));
+    }
     pos_ += end + 1;
     // Keep the buffer from growing without bound when frames keep arriving.
     if (pos_ > 65536 && pos_ * 2 > buf_.size()) {

@@ -16,6 +16,10 @@ struct frame {
     std::string command;
     std::vector<header> headers;  // in order; on a repeated name the first one counts
     std::string body;
+    // The body was over the parser's limit: it was read and dropped (body is empty), so that
+    // one oversized message can be refused without losing the connection.
+    bool oversized = false;
+    std::size_t body_bytes = 0;  // its size, when oversized
 
     // The value of the first header called `name`, or nullptr.
     const std::string* get(std::string_view name) const noexcept;
@@ -43,9 +47,17 @@ public:
         buf_.clear();
         pos_ = 0;
         error_.clear();
+        skipping_ = false;
+        skipped_ = {};
     }
 
 private:
+    result skip(frame& f);
+
+    bool skipping_ = false;         // dropping the body of an oversized frame
+    std::size_t skip_left_ = 0;     // bytes of it still to drop (content-length), or
+    bool skip_to_nul_ = false;      // drop up to the NUL (no content-length)
+    frame skipped_;                 // its command and headers
     std::string buf_;
     std::size_t pos_ = 0;  // start of the unparsed bytes
     std::size_t max_;

@@ -150,7 +150,10 @@ void parse_bridges(config& c, const toml::node& node, const reader& r) {
             else if (k == "passcode_env") passcode_env = r.string(n, name);
             else if (k == "vhost") o.vhost = r.string(n, name);
             else if (k == "client_id") o.client_id = r.string(n, name);
-            else if (k == "heartbeat_ms") o.heartbeat = std::chrono::milliseconds(r.integer(n, name, 0, 3'600'000));
+            else if (k == "heartbeat_ms") {
+                o.heartbeat = std::chrono::milliseconds(r.integer(n, name, 0, 3'600'000));
+                if (o.heartbeat.count() && o.heartbeat.count() < 1000) r.fail(name, "must be 0 (none) or at least 1000");
+            }
             else if (k == "connect_timeout_ms") o.connect_timeout = std::chrono::milliseconds(r.integer(n, name, 100, 600'000));
             else if (k == "reconnect_min_ms") o.reconnect_min = std::chrono::milliseconds(r.integer(n, name, 10, 600'000));
             else if (k == "reconnect_max_ms") o.reconnect_max = std::chrono::milliseconds(r.integer(n, name, 10, 3'600'000));

@@ -172,7 +172,7 @@ describe('ActiveMQ over STOMP', { timeout: 600000 }, () => {
     for (let i = 0; i < N; i++) if (seen[i] !== i) assert.fail(`message ${i} is ${seen[i]}: out of order or lost`);
   });
 
-  test('non-JSON and oversized messages are handled per route, and the bridge goes on', async () => {
+  test('non-JSON and oversized messages are handled per route, and the bridge goes on', { timeout: 120000 }, async () => {
     const c = await client('websocket', 'strict');
     const strict = [];
     const loose = [];
@@ -182,12 +182,14 @@ describe('ActiveMQ over STOMP', { timeout: 600000 }, () => {
     await producer.send('/topic/strict.a', 'not json', { receipt: true });
     await producer.send('/topic/strict.a', JSON.stringify({ pad: 'x'.repeat(100) }), { receipt: true });
     await producer.send('/topic/loose.a', 'plain text, "quoted"', { receipt: true });
+    // Over the bridge's STOMP frame limit (16 MiB): skipped and refused, the connection stays.
+    await producer.send('/topic/loose.a', `"${'y'.repeat(17 * 1024 * 1024)}"`, { receipt: true, timeoutMs: 30000 });
     await producer.send('/topic/strict.a', '{"ok":true}', { receipt: true });
     await waitFor(() => strict.length >= 1 && loose.length >= 1, 'the valid messages', { timeout: 10000 });
     assert.deepEqual(strict, [{ ok: true }]);
     assert.deepEqual(loose, ['plain text, "quoted"'], 'non-JSON text becomes a JSON string');
     const after = await health(srv);
-    assert.equal(after.refused_in - before.refused_in, 2);
+    assert.equal(after.refused_in - before.refused_in, 3);
     assert.equal(after.state, 'connected');
     assert.equal(after.reconnects, before.reconnects, 'refusals do not drop the connection');
     assert.match(srv.stderr, /refused a message from \/topic\/strict\.a/);

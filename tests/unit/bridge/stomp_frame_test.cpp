@@ -82,8 +82,33 @@ TEST(StompFrame, ErrorsAreReported) {
     EXPECT_NE(error_of(std::string("MESSAGE\nnocolon\n\n") + '\0').find("without ':'"), std::string::npos);
     EXPECT_NE(error_of(std::string("MESSAGE\ncontent-length:x\n\n") + '\0').find("content-length"), std::string::npos);
     EXPECT_NE(error_of(std::string("MESSAGE\ncontent-length:2\n\nabc") + '\0').find("NUL"), std::string::npos);
-    EXPECT_NE(error_of(std::string("MESSAGE\ncontent-length:5000\n\n"), 100).find("over"), std::string::npos);
-    EXPECT_NE(error_of(std::string(200, 'a'), 100).find("over"), std::string::npos);
+    EXPECT_NE(error_of(std::string(200, 'a'), 100).find("over"), std::string::npos) << "headers too large";
+}
+
+TEST(StompFrame, OversizedBodiesAreSkippedAndTheFrameKept) {
+    for (bool with_length : {true, false}) {
+        std::string big(1000, 'x');
+        std::string wire = "MESSAGE\nmessage-id:big\n" + (with_length ? std::string("content-length:1000\n") : "") +
+                           "\n" + big + '\0' + "MESSAGE\nmessage-id:small\n\nok" + '\0';
+        for (std::size_t step : {1u, 7u, 100u, 5000u}) {
+            parser p(100);
+            std::vector<frame> got;
+            for (std::size_t i = 0; i < wire.size(); i += step) {
+                p.feed(std::string_view(wire).substr(i, step));
+                frame f;
+                parser::result r;
+                while ((r = p.next(f)) == parser::result::frame) got.push_back(f);
+                ASSERT_NE(r, parser::result::error) << p.error();
+            }
+            ASSERT_EQ(got.size(), 2u) << "step " << step << " length " << with_length;
+            EXPECT_TRUE(got[0].oversized);
+            EXPECT_EQ(*got[0].get("message-id"), "big");
+            EXPECT_EQ(got[0].body, "");
+            EXPECT_EQ(got[0].body_bytes, 1000u);
+            EXPECT_FALSE(got[1].oversized);
+            EXPECT_EQ(got[1].body, "ok");
+        }
+    }
 }
 
 TEST(StompFrame, IncompleteFramesWait) {

@@ -119,6 +119,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\nwat=1\n" ROUTE, "bridge a.wat: unknown key"},
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\nack=\"auto\"\n" ROUTE, "client-individual"},
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\nprefetch=0\n" ROUTE, "between 1 and"},
+        bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\nheartbeat_ms=500\n" ROUTE, "at least 1000"},
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\nreconnect_min_ms=5000\nreconnect_max_ms=1000\n" ROUTE, "must not exceed"},
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\n[[bridge.route]]\nfrom=\"/a\"\nto=\"/b\"\n", "cannot tell the direction"},
         bad_case{"[[bridge]]\nname=\"a\"\nurl=\"stomp://h\"\n[[bridge.route]]\nfrom=\"/topic/a\"\n", "needs both from and to"},
