@@ -512,6 +512,7 @@ private:
         }
         try {
             l_.on_message(index, std::move(bm), std::move(settle));
+            l_.on_batch_end();  // Proton hands messages over one at a time
         } catch (const std::exception& e) {
             fail(std::string("message handling failed: ") + e.what());
         }

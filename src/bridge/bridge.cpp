@@ -87,6 +87,8 @@ struct bridges::one final : connector_listener {
 
     // Connector thread only.
     simdjson::dom::parser parser;
+    std::vector<engine::engine::injected> batch;  // accepted messages not handed over yet
+    std::vector<std::function<void(bool)>> settles;
     std::chrono::steady_clock::time_point last_refusal_log{};
     std::uint64_t refusals_not_logged = 0;
 
@@ -197,7 +199,18 @@ struct bridges::one final : connector_listener {
         if (ext) d += "}}";
         d += '}';
         in.fetch_add(1, std::memory_order_relaxed);
-        eng.inject(*channel, bayeux::make_frame(std::move(d)), [settle = std::move(settle)] { settle(true); });
+        batch.push_back({std::move(*channel), bayeux::make_frame(std::move(d))});
+        settles.push_back(std::move(settle));
+    }
+
+    // One hand-over to the shards for what one read brought, and one acceptance for all of it.
+    void on_batch_end() override {
+        if (batch.empty()) return;
+        eng.inject(std::move(batch), [s = std::move(settles)] {
+            for (auto& settle : s) settle(true);
+        });
+        batch.clear();
+        settles.clear();
     }
 
     std::string json() const {

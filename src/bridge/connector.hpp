@@ -75,9 +75,13 @@ public:
     // Each change of state, once. `detail` says why (the error, or the broker's name/version).
     virtual void on_state(link_state s, const std::string& detail) = 0;
     // A message for sources[index]. `settle` must be called exactly once, from any thread:
-    // true acknowledges it (Encke has accepted it for delivery), false rejects it (AMQP
-    // `rejected`; STOMP NACK). Until it is settled the message counts against `prefetch`.
+    // true acknowledges it (Encke has accepted it for delivery), false refuses it (AMQP
+    // `rejected`; over STOMP an ACK too, since a NACK means "redeliver"). Until it is settled
+    // the message counts against `prefetch`.
     virtual void on_message(std::size_t index, broker_message m, std::function<void(bool)> settle) = 0;
+    // After a burst of on_message calls (what one read brought): the listener may hold messages
+    // until then and hand them on together. Always called before the connector waits again.
+    virtual void on_batch_end() {}
 };
 
 struct send_options {

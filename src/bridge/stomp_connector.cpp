@@ -319,10 +319,15 @@ private:
             while (true) {
                 auto r = parser_.next(f);
                 if (r == stomp::parser::result::need_more) break;
-                if (r == stomp::parser::result::error) return fail("protocol error: " + parser_.error());
+                if (r == stomp::parser::result::error) {
+                    l_.on_batch_end();
+                    return fail("protocol error: " + parser_.error());
+                }
                 on_frame(f);
-                if (gen != gen_) return;  // the frame ended the connection
+                if (gen != gen_) break;  // the frame ended the connection
             }
+            l_.on_batch_end();
+            if (gen != gen_) return;
             read();
         });
     }
@@ -428,9 +433,16 @@ private:
     }
 
     // ------------------------------------------------------------------ writing
+    // Frames made in one turn of the loop (the ACKs of many settles, several SENDs) leave in one
+    // write: the flush is posted, once.
     void write(const stomp::frame& f, bool content_length) {
         stomp::encode(f, content_length, out_);
-        flush();
+        if (flush_posted_) return;
+        flush_posted_ = true;
+        asio::post(ioc_, [this] {
+            flush_posted_ = false;
+            flush();
+        });
     }
 
     void flush() {
@@ -501,6 +513,7 @@ private:
     std::array<char, 65536> rbuf_{};
     std::string out_, inflight_;
     bool writing_ = false;
+    bool flush_posted_ = false;
     bool connected_ = false;  // CONNECTED received on the current connection
     bool stopping_ = false;
     bool finished_ = false;

@@ -110,18 +110,24 @@ parser::result parser::next(frame& f) {
         error_ = std::move(what);
         return result::error;
     };
-    auto head_end = rest.find("\n\n");
-    auto head_end_crlf = rest.find("\r\n\r\n");
-    std::size_t body_start;
-    if (head_end == std::string_view::npos && head_end_crlf == std::string_view::npos) {
+    // The blank line that ends the headers: "\n\n" or "\n\r\n", the first one only (a single
+    // pass: searching the whole buffer for one form would rescan every frame behind it).
+    std::size_t head_end = std::string_view::npos, body_start = 0;
+    for (std::size_t nl = rest.find('\n'); nl != std::string_view::npos; nl = rest.find('\n', nl + 1)) {
+        if (nl + 1 < rest.size() && rest[nl + 1] == '\n') {
+            head_end = nl;
+            body_start = nl + 2;
+            break;
+        }
+        if (nl + 2 < rest.size() && rest[nl + 1] == '\r' && rest[nl + 2] == '\n') {
+            head_end = nl;
+            body_start = nl + 3;
+            break;
+        }
+    }
+    if (head_end == std::string_view::npos) {
         if (rest.size() > max_) return fail("a frame's headers are over " + std::to_string(max_) + " bytes");
         return result::need_more;
-    }
-    if (head_end_crlf != std::string_view::npos && (head_end == std::string_view::npos || head_end_crlf < head_end)) {
-        body_start = head_end_crlf + 4;
-        head_end = head_end_crlf;
-    } else {
-        body_start = head_end + 2;
     }
     std::string_view head = rest.substr(0, head_end);
     f = {};

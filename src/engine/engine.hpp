@@ -26,6 +26,12 @@ public:
     // message for its subscribers: the point from which Encke answers for it.
     virtual void inject(std::string_view channel, bayeux::frame message,
                         std::function<void()> accepted) = 0;
+    // The same for several messages, in order, with one hand-over per shard.
+    struct injected {
+        std::string channel;
+        bayeux::frame message;
+    };
+    virtual void inject(std::vector<injected> batch, std::function<void()> accepted) = 0;
     // Runs f on shard `index`'s thread (posted). For answers that must go back to a shard.
     virtual void post_to(unsigned index, std::function<void()> f) = 0;
     virtual std::size_t shard_count() const noexcept = 0;
@@ -38,6 +44,7 @@ public:
     explicit memory_engine(std::vector<shard_port> shards) : shards_(std::move(shards)) {}
     void publish(std::string_view channel, bayeux::frame message, std::string_view origin) override;
     void inject(std::string_view channel, bayeux::frame message, std::function<void()> accepted) override;
+    void inject(std::vector<injected> batch, std::function<void()> accepted) override;
     void post_to(unsigned index, std::function<void()> f) override { shards_.at(index).post(std::move(f)); }
     std::size_t shard_count() const noexcept override { return shards_.size(); }
 

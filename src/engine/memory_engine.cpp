@@ -32,18 +32,25 @@ void memory_engine::publish(std::string_view channel, bayeux::frame message,
 
 void memory_engine::inject(std::string_view channel, bayeux::frame message,
                            std::function<void()> accepted) {
+    std::vector<injected> one;
+    one.push_back({std::string(channel), std::move(message)});
+    inject(std::move(one), std::move(accepted));
+}
+
+void memory_engine::inject(std::vector<injected> batch, std::function<void()> accepted) {
     // Always posted, also from a shard: the caller is a bridge's thread, or expects to be.
     struct countdown {
         std::atomic<std::size_t> left;
         std::function<void()> accepted;
+        std::vector<injected> batch;
     };
     auto c = std::make_shared<countdown>();
     c->left.store(shards_.size(), std::memory_order_relaxed);
     c->accepted = std::move(accepted);
-    auto ch = std::make_shared<const std::string>(channel);
+    c->batch = std::move(batch);
     for (auto& sh : shards_) {
-        sh.post([p = sh.protocol, ch, message, c] {
-            p->deliver_local(*ch, message, {});
+        sh.post([p = sh.protocol, c] {
+            for (auto& m : c->batch) p->deliver_local(m.channel, m.message, {});
             if (c->left.fetch_sub(1, std::memory_order_acq_rel) == 1 && c->accepted) c->accepted();
         });
     }
