@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { int, isNum, ms, sig } from './lib/format.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVERS = ['encke', 'nchan', 'faye'];
@@ -22,20 +23,6 @@ const TRANSPORTS = ['websocket', 'long-polling'];
 const COMETD_W2 = { delivered_per_s: 91853, p99_ms: 52 };
 
 // ---------------------------------------------------------------- formatting
-const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
-function int(v) {
-  if (!isNum(v)) return '—';
-  return Math.round(v).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-function sig(v, digits = 3) {
-  if (!isNum(v)) return '—';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 10 ** digits) return int(v);
-  const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(a)));
-  return v.toFixed(Math.min(decimals, 6));
-}
-const ms = (us) => (isNum(us) ? `${sig(us / 1000)} ms` : '—');
 const us = (v) => (isNum(v) && v >= 0 ? `${sig(v)} µs` : '—'); // -1: not measured
 const mib = (kib) => (isNum(kib) ? `${sig(kib / 1024)} MiB` : '—');
 const pct = (v) => (isNum(v) ? `${sig(v * 100, 2)} %` : '—');

@@ -50,7 +50,7 @@ void client::start() {
         sock_.bind(tcp::endpoint(addr, 0), ec);
         if (ec) return fail("bind");
     }
-    sock_.async_connect(rs_.endpoint, [self = shared_from_this()](boost::system::error_code e) {
+    sock_.async_connect(remote(), [self = shared_from_this()](boost::system::error_code e) {
         if (e) return self->fail("connect");
         self->sock_.set_option(tcp::no_delay(true));
         self->on_connected();
@@ -614,6 +614,163 @@ private:
     std::deque<int> inflight_;  // channels of the requests awaiting a response
 };
 
+// ------------------------------------------------------------------------------------- STOMP
+//
+// STOMP 1.2 against a message broker (ActiveMQ, RabbitMQ): the load of the broker bridge's
+// benchmark enters the broker here, and the baseline (the broker alone) leaves it here.
+
+class stomp_client : public client {
+public:
+    using client::client;
+
+protected:
+    const tcp::endpoint& remote() const override { return rs_.broker; }
+
+    // No heart-beats: a run is short, and a heart-beat frame would only be noise in the stream.
+    void on_connected() override {
+        std::string f = "CONNECT\naccept-version:1.2\nhost:";
+        f += rs_.stomp_vhost;
+        f += "\nheart-beat:0,0\n\n";
+        f += '\0';
+        send_raw(f);
+    }
+
+    long on_bytes(const char* p, std::size_t n) override {
+        stomp::frame f;
+        long used = stomp::parse_frame(p, n, f);
+        if (used <= 0) return used;
+        if (f.command.empty()) return used;  // a heart-beat
+        if (f.command == "ERROR") {
+            // The broker closes the connection after an ERROR; say why before we count the failure.
+            auto msg = stomp::header(f, "message");
+            std::fprintf(stderr, "encke-bench: STOMP %s %d: the broker sent ERROR: %.*s%s%.*s\n",
+                         publisher_ ? "publisher" : "subscriber", index_, static_cast<int>(msg.size()),
+                         msg.data(), f.body.empty() ? "" : ": ",
+                         static_cast<int>(std::min<std::size_t>(f.body.size(), 200)), f.body.data());
+            return -1;
+        }
+        on_frame(f);
+        return dead_ ? -1 : used;
+    }
+
+    virtual void on_frame(const stomp::frame& f) = 0;
+};
+
+// Sends each publish as a SEND to prefix + channel, pipelined. The body is exactly what a Bayeux
+// publisher puts in `data`, with no content-length (so ActiveMQ makes it a JMS TextMessage, as a
+// JMS producer would) and content-type application/json. A receipt every N SENDs tells a broker
+// that stopped taking messages from one that is merely slow.
+class stomp_publisher final : public stomp_client {
+public:
+    using stomp_client::stomp_client;
+
+    bool publish(int channel, std::uint64_t seq, std::int64_t t, std::string_view pad) override {
+        if (dead_ || !ready_) {
+            rs_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        frame_.assign("SEND\ndestination:");
+        frame_ += rs_.stomp_prefix;
+        char num[24];
+        auto [end, ec] = std::to_chars(num, num + sizeof num, channel);
+        (void)ec;
+        frame_.append(num, end);
+        frame_ += "\ncontent-type:application/json\n";
+        if (rs_.stomp_receipt_every > 0 && ++since_receipt_ >= rs_.stomp_receipt_every) {
+            since_receipt_ = 0;
+            frame_ += "receipt:r";
+            auto [e2, ec2] = std::to_chars(num, num + sizeof num, ++receipts_);
+            (void)ec2;
+            frame_.append(num, e2);
+            frame_ += '\n';
+            rs_.stomp_receipts_asked.fetch_add(1, std::memory_order_relaxed);
+        }
+        frame_ += '\n';
+        append_data(frame_, channel, seq, t, pad);
+        frame_ += '\0';
+        queue_raw(frame_);  // written at the tick's flush, with the others due then
+        return true;
+    }
+
+protected:
+    void on_frame(const stomp::frame& f) override {
+        if (f.command == "CONNECTED") {
+            mark_ready();
+        } else if (f.command == "RECEIPT") {
+            rs_.stomp_receipts_got.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
+private:
+    std::string frame_;
+    int since_receipt_ = 0;
+    std::uint64_t receipts_ = 0;
+};
+
+// Subscribes to its channels' destinations (or to one wildcard, --stomp-subscription), each
+// SUBSCRIBE with a receipt: ready once every receipt is in, i.e. the broker has the
+// subscriptions. ack:auto, or ack:client with a cumulative ACK every 100 messages and a prefetch
+// of 1,000 (what Encke's bridge asks for: on ActiveMQ it is the cheaper of the two).
+class stomp_subscriber final : public stomp_client {
+public:
+    using stomp_client::stomp_client;
+    bool publish(int, std::uint64_t, std::int64_t, std::string_view) override { return false; }
+
+protected:
+    void on_frame(const stomp::frame& f) override {
+        if (f.command == "MESSAGE") {
+            // The body sits in the read buffer, which keeps SIMDJSON_PADDING spare bytes past
+            // the bytes read, so it is parsed in place.
+            on_message_data(f.body.data(), f.body.size(), true);
+            // A cumulative ACK covers one subscription's messages only.
+            std::size_t sub = 0;
+            auto id = stomp::header(f, "subscription");
+            std::from_chars(id.data(), id.data() + id.size(), sub);
+            if (rs_.stomp_ack_client && sub < unacked_.size() && ++unacked_[sub] >= 100) {
+                unacked_[sub] = 0;
+                ack_.assign("ACK\nid:");
+                ack_ += stomp::header(f, "ack");
+                ack_ += "\n\n";
+                ack_ += '\0';
+                send_raw(ack_);
+            }
+        } else if (f.command == "RECEIPT") {
+            if (++receipts_ == want_) mark_ready();
+        } else if (f.command == "CONNECTED") {
+            subscribe();
+        }
+    }
+
+private:
+    void subscribe() {
+        std::string out;
+        auto one = [&](std::size_t id, std::string_view destination) {
+            out += "SUBSCRIBE\nid:";
+            out += std::to_string(id);
+            out += "\ndestination:";
+            out += destination;
+            out += rs_.stomp_ack_client ? "\nack:client\nactivemq.prefetchSize:1000\nprefetch-count:1000"
+                                        : "\nack:auto";
+            out += "\nreceipt:s";
+            out += std::to_string(id);
+            out += "\n\n";
+            out += '\0';
+            ++want_;
+            unacked_.push_back(0);
+        };
+        if (!rs_.stomp_subscription.empty()) {
+            one(0, rs_.stomp_subscription);
+        } else {
+            for (std::size_t i = 0; i < tracks_.size(); ++i) one(i, rs_.stomp_destination(tracks_[i].channel));
+        }
+        send_raw(out);
+    }
+
+    std::size_t want_ = 0, receipts_ = 0;
+    std::vector<int> unacked_;  // per subscription id
+    std::string ack_;
+};
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------- worker
@@ -632,11 +789,13 @@ void worker::join() {
 }
 
 std::shared_ptr<client> make_subscriber(worker& w, int index, std::vector<int> channels) {
+    if (w.rs.tgt == target::stomp) return std::make_shared<stomp_subscriber>(w, index, std::move(channels), false);
     if (w.rs.tgt == target::nchan) return std::make_shared<nchan_subscriber>(w, index, std::move(channels), false);
     return std::make_shared<bayeux_client>(w, index, std::move(channels), false);
 }
 
 std::shared_ptr<client> make_publisher(worker& w, int index) {
+    if (w.rs.stomp_publish) return std::make_shared<stomp_publisher>(w, index, std::vector<int>{}, true);
     if (w.rs.tgt == target::nchan) return std::make_shared<nchan_publisher>(w, index, std::vector<int>{}, true);
     return std::make_shared<bayeux_client>(w, index, std::vector<int>{}, true);
 }

@@ -1,5 +1,6 @@
-// The simulated clients of encke-bench: Bayeux sessions (websocket, long-polling) and nchan
-// subscribers and publishers, each a small state machine on one worker's io_context.
+// The simulated clients of encke-bench: Bayeux sessions (websocket, long-polling), nchan
+// subscribers and publishers, and STOMP 1.2 publishers and subscribers (a message broker, for
+// the broker bridge), each a small state machine on one worker's io_context.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -25,7 +26,7 @@ namespace bench {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-enum class target { bayeux, nchan };
+enum class target { bayeux, nchan, stomp };
 enum class transport { websocket, long_polling };
 
 inline std::int64_t now_ns() {
@@ -43,6 +44,20 @@ struct run_shared {
     int channels = 10;
     int source_addresses = 1;
     std::string channel_prefix = "/bench/";  // Bayeux; nchan ids are "b<N>"
+
+    // STOMP: the broker the STOMP clients talk to (publishers with --publish-stomp, subscribers
+    // with --target stomp), the destination of channel N (prefix + N), the `host` header of
+    // CONNECT (RabbitMQ wants its vhost, "/"), and for subscribers one wildcard subscription
+    // instead of one per channel ("" = per channel).
+    bool stomp_publish = false;
+    tcp::endpoint broker;
+    std::string stomp_prefix = "/topic/bench.";
+    std::string stomp_vhost = "localhost";
+    std::string stomp_subscription;
+    bool stomp_ack_client = false;   // subscribers: ack:client (cumulative) instead of ack:auto
+    int stomp_receipt_every = 1000;  // a SEND with a receipt every N per publisher (0: never)
+    std::atomic<std::uint64_t> stomp_receipts_asked{0}, stomp_receipts_got{0};
+    std::string stomp_destination(int c) const { return stomp_prefix + std::to_string(c); }
 
     std::atomic<bool> measuring{false};
     std::atomic<bool> stopping{false};
@@ -94,6 +109,8 @@ protected:
     long read_upgrade(const char* p, std::size_t n);
     void answer_ping(std::string_view payload);  // a pong with the same payload
 
+    // Where this client connects: the server under test, or the broker for STOMP clients.
+    virtual const tcp::endpoint& remote() const { return rs_.endpoint; }
     virtual void on_connected() = 0;
     // Consume what can be consumed from [p, p+n); return bytes used, or -1 to drop the connection.
     virtual long on_bytes(const char* p, std::size_t n) = 0;

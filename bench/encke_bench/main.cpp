@@ -1,9 +1,13 @@
-// encke-bench: a load generator for Bayeux servers (Encke, Faye, CometD) and nginx+nchan.
+// encke-bench: a load generator for Bayeux servers (Encke, Faye, CometD), nginx+nchan and, for
+// Encke's broker bridge, STOMP brokers (ActiveMQ, RabbitMQ).
 //
 // Subscribers connect (at a paced rate or as fast as the server takes them), publishers send at
 // one or more fixed rates, and every delivery is checked: end-to-end latency (send timestamp in
 // the message), loss, duplicates and reordering (a sequence number per channel). With
-// --server-pid it reads the server's CPU time and resident memory from /proc. See bench/README.md.
+// --server-pid (and --broker-pid) it reads CPU time and resident memory from /proc. With
+// --publish-stomp the publishers send to a broker over STOMP and the subscribers stay Bayeux
+// subscribers of the bridge's server; --target stomp subscribes on the broker itself (the
+// broker alone, the baseline). See bench/README.md.
 #include <CLI/CLI.hpp>
 
 #include <boost/asio/ip/address.hpp>
@@ -44,6 +48,14 @@ struct options {
     int connect_window = 256;
     int threads = 1;
     int server_pid = 0;
+    int broker_pid = 0;
+    std::string publish_stomp;         // HOST:PORT of a STOMP broker: publishers send there
+    std::string stomp_prefix = "/topic/bench.";
+    std::string stomp_vhost = "localhost";
+    std::string stomp_subscription;    // one wildcard subscription per STOMP subscriber
+    int stomp_receipt_every = 1000;
+    std::string stomp_ack = "auto";
+    std::string channel_prefix = "/bench/";
     double p99_limit_ms = 100;
     int capacity = 0;
     int source_addresses = 0;  // 0: one per 1,000 connections
@@ -56,6 +68,8 @@ struct step_result {
     double seconds = 0, delivered_per_s = 0;
     double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;  // microseconds
     double server_cpu_s = -1, server_cpu_us_per_delivery = -1;
+    double broker_cpu_s = -1;
+    double machine_cpu_s = 0;  // every process's CPU, this one's included
     std::uint64_t server_peak_rss_kib = 0;
     double generator_cpu_s = 0, generator_util = 0;
     bool generator_bottleneck = false;
@@ -108,6 +122,7 @@ private:
         return n;
     }
     proc_sample server() const { return o_.server_pid ? sample_process_tree(o_.server_pid) : proc_sample{}; }
+    proc_sample broker() const { return o_.broker_pid ? sample_process_tree(o_.broker_pid) : proc_sample{}; }
     void report_text() const;
     void report_json(std::ostream& out) const;
 
@@ -203,7 +218,9 @@ void runner::sweep(const std::vector<double>& rates) {
             w->hist.clear();
         }
         auto s0 = server();
+        auto b0 = broker();
         double g0 = self_cpu_seconds();
+        double m0 = machine_busy_seconds();
         auto d0 = delivered();
         auto p0 = ticker_->published_total();
         auto t0 = std::chrono::steady_clock::now();
@@ -216,7 +233,9 @@ void runner::sweep(const std::vector<double>& rates) {
         rs_.measuring = false;
         r.seconds = seconds_since(t0);
         auto s1 = server();
+        auto b1 = broker();
         double g1 = self_cpu_seconds();
+        double m1 = machine_busy_seconds();
         r.delivered = delivered() - d0;
         r.published = ticker_->published_total() - p0;
         histogram h;
@@ -235,15 +254,36 @@ void runner::sweep(const std::vector<double>& rates) {
             if (r.delivered) r.server_cpu_us_per_delivery = r.server_cpu_s * 1e6 / static_cast<double>(r.delivered);
             r.server_peak_rss_kib = std::max(peak, s1.rss_kib);
         }
+        if (b0.ok && b1.ok) r.broker_cpu_s = b1.cpu_s - b0.cpu_s;
+        r.machine_cpu_s = m1 - m0;
         r.generator_cpu_s = g1 - g0;
         r.generator_util = r.generator_cpu_s / (r.seconds * o_.threads);
         r.generator_bottleneck = r.generator_util > 0.9;
+        // CPU as a share of one core: on a small machine the server, the broker and the generator
+        // share the cores, and this says which of them ran out.
+        std::string cpus;
+        char b[96];
+        if (r.server_cpu_s >= 0) {
+            std::snprintf(b, sizeof b, "  server cpu %3.0f%%", 100 * r.server_cpu_s / r.seconds);
+            cpus += b;
+        }
+        if (r.broker_cpu_s >= 0) {
+            std::snprintf(b, sizeof b, "  broker cpu %3.0f%%", 100 * r.broker_cpu_s / r.seconds);
+            cpus += b;
+        }
+        if (r.broker_cpu_s >= 0 || r.server_cpu_s >= 0) {
+            double others = r.machine_cpu_s - std::max(0.0, r.server_cpu_s) - std::max(0.0, r.broker_cpu_s) -
+                            (g1 - g0);
+            std::snprintf(b, sizeof b, "  others cpu %3.0f%%", 100 * std::max(0.0, others) / r.seconds);
+            cpus += b;
+        }
         std::printf("rate %8.0f/s  target %9.0f  delivered %9.0f/s  p50 %9.1f  p90 %9.1f  p99 %9.1f  "
-                    "p99.9 %9.1f  max %9.1f us  server %s us/msg  gen cpu %3.0f%%%s\n",
+                    "p99.9 %9.1f  max %9.1f us  server %s us/msg%s  gen cpu %3.0f%%%s\n",
                     r.rate, r.target_deliveries, r.delivered_per_s, r.p50, r.p90, r.p99, r.p999, r.max,
                     r.server_cpu_us_per_delivery >= 0 ? std::to_string(r.server_cpu_us_per_delivery).substr(0, 6).c_str()
                                                       : "-",
-                    100 * r.generator_util, r.generator_bottleneck ? "  (generator is the bottleneck)" : "");
+                    cpus.c_str(), 100 * r.generator_util,
+                    r.generator_bottleneck ? "  (generator is the bottleneck)" : "");
         std::fflush(stdout);
         steps_.push_back(r);
         if (r.p99 > o_.p99_limit_ms * 1000 || r.delivered_per_s < 0.8 * r.target_deliveries) break;
@@ -283,7 +323,9 @@ void runner::drain_and_stop() {
                 want += published_per_channel_[ch] - std::min(published_per_channel_[ch], rs_.refused[ch].load());
             }
     auto t0 = std::chrono::steady_clock::now();
-    while (delivered() < want && seconds_since(t0) < o_.drain) sleep_s(0.01);
+    while ((delivered() < want || rs_.stomp_receipts_got.load() < rs_.stomp_receipts_asked.load()) &&
+           seconds_since(t0) < o_.drain)
+        sleep_s(0.01);
     total_gen_cpu_ = self_cpu_seconds();
     rs_.stopping = true;
     for (auto& w : workers_) w->stop();
@@ -321,15 +363,41 @@ void runner::drain_and_stop() {
 }
 
 int runner::run() {
-    rs_.tgt = o_.target == "nchan" ? target::nchan : target::bayeux;
+    rs_.tgt = o_.target == "nchan" ? target::nchan : o_.target == "stomp" ? target::stomp : target::bayeux;
     rs_.tr = o_.transport == "long-polling" ? transport::long_polling : transport::websocket;
-    if (!parse_url(o_.url, rs_.base)) usage_error("--url: expected http://HOST:PORT/PATH, got '" + o_.url + "'");
-    {
+    auto endpoint_of = [](const url& u, const char* flag) {
         boost::system::error_code ec;
-        auto addr = asio::ip::make_address_v4(rs_.base.host == "localhost" ? "127.0.0.1" : rs_.base.host, ec);
-        if (ec) usage_error("--url: the host must be an IPv4 address: '" + rs_.base.host + "'");
-        rs_.endpoint = tcp::endpoint(addr, rs_.base.port);
+        auto addr = asio::ip::make_address_v4(u.host == "localhost" ? "127.0.0.1" : u.host, ec);
+        if (ec) usage_error(std::string(flag) + ": the host must be an IPv4 address: '" + u.host + "'");
+        return tcp::endpoint(addr, u.port);
+    };
+    if (rs_.tgt == target::stomp && o_.url.empty()) o_.url = "stomp://" + o_.publish_stomp;
+    if (o_.url.empty()) usage_error("--url is required");
+    if (!parse_url(o_.url, rs_.base) || (rs_.tgt == target::stomp) != o_.url.starts_with("stomp://"))
+        usage_error(rs_.tgt == target::stomp ? "--url: expected stomp://HOST:PORT, got '" + o_.url + "'"
+                                             : "--url: expected http://HOST:PORT/PATH, got '" + o_.url + "'");
+    rs_.endpoint = endpoint_of(rs_.base, "--url");
+    // STOMP publishers: to --publish-stomp, or with --target stomp to the broker of --url.
+    rs_.stomp_publish = !o_.publish_stomp.empty() || rs_.tgt == target::stomp;
+    if (!o_.publish_stomp.empty()) {
+        url b;
+        if (!parse_host_port(o_.publish_stomp, b))
+            usage_error("--publish-stomp: expected HOST:PORT, got '" + o_.publish_stomp + "'");
+        rs_.broker = endpoint_of(b, "--publish-stomp");
+    } else {
+        rs_.broker = rs_.endpoint;
     }
+    if (rs_.stomp_publish && rs_.tgt == target::nchan) usage_error("--publish-stomp goes with --target bayeux or stomp");
+    rs_.stomp_prefix = o_.stomp_prefix;
+    rs_.channel_prefix = o_.channel_prefix;
+    rs_.stomp_vhost = o_.stomp_vhost;
+    rs_.stomp_subscription = o_.stomp_subscription;
+    rs_.stomp_receipt_every = o_.stomp_receipt_every;
+    rs_.stomp_ack_client = o_.stomp_ack == "client";
+    if (!o_.stomp_subscription.empty() && (rs_.tgt != target::stomp || o_.per_subscriber != o_.channels))
+        usage_error("--stomp-subscription goes with --target stomp and --channels-per-subscriber equal to --channels "
+                    "(each subscriber then receives every channel)");
+    if (rs_.tgt == target::stomp && o_.capacity > 0) usage_error("--capacity is not for --target stomp");
     if (o_.capacity > 0) {
         o_.subscribers = o_.capacity;
         o_.channels = 1;
@@ -337,6 +405,8 @@ int runner::run() {
         o_.publishers = 1;
     }
     if (o_.per_subscriber > o_.channels) usage_error("--channels-per-subscriber must not exceed --channels");
+    if (o_.per_subscriber > 255 && rs_.tgt != target::stomp)
+        usage_error("--channels-per-subscriber is at most 255 for Bayeux and nchan subscribers");
     rs_.channels = o_.channels;
     rs_.refused = std::make_unique<std::atomic<std::uint64_t>[]>(static_cast<std::size_t>(o_.channels));
     // The kernel's search for a free ephemeral port grows with the connections one source
@@ -372,10 +442,15 @@ int runner::run() {
     for (int i = 0; i < o_.threads; ++i) workers_.push_back(std::make_unique<worker>(rs_, i));
     for (auto& w : workers_) w->run();
 
-    std::printf("encke-bench: %s over %s at %s: %d subscribers, %d channels, %d per subscriber, %d publishers, "
+    std::printf("encke-bench: %s over %s at %s: %d subscribers, %d channels, %d per subscriber, %d publishers%s%s, "
                 "%d-byte payload, %d thread(s)\n",
-                o_.target.c_str(), o_.transport.c_str(), o_.url.c_str(), o_.subscribers, o_.channels,
-                o_.per_subscriber, o_.publishers, o_.payload, o_.threads);
+                o_.target.c_str(), rs_.tgt == target::stomp ? "stomp" : o_.transport.c_str(), o_.url.c_str(),
+                o_.subscribers, o_.channels, o_.per_subscriber, o_.publishers,
+                rs_.stomp_publish ? " over STOMP to " : "",
+                rs_.stomp_publish ? (rs_.broker.address().to_string() + ":" + std::to_string(rs_.broker.port()) +
+                                     " (" + o_.stomp_prefix + "N)").c_str()
+                                  : "",
+                o_.payload, o_.threads);
     connect_subscribers();
     if (rs_.ready.load() == 0) {
         std::fprintf(stderr, "encke-bench: no subscriber could connect to %s\n", o_.url.c_str());
@@ -407,7 +482,7 @@ int runner::run() {
         }
     }
     bool ok = rs_.failed.load() == 0 && lost_ == 0 && dups_ == 0 && reordered_ == 0 && rs_.errors.load() == 0 &&
-              received_ > 0;
+              received_ > 0 && rs_.stomp_receipts_got.load() == rs_.stomp_receipts_asked.load();
     return ok ? 0 : 1;
 }
 
@@ -420,6 +495,10 @@ void runner::report_text() const {
                 static_cast<unsigned long long>(rs_.failed.load()),
                 static_cast<unsigned long long>(rs_.rehandshakes.load()),
                 static_cast<unsigned long long>(rs_.publish_failures.load()));
+    if (rs_.stomp_publish)
+        std::printf("stomp: %llu of %llu receipts asked for by the publishers came back\n",
+                    static_cast<unsigned long long>(rs_.stomp_receipts_got.load()),
+                    static_cast<unsigned long long>(rs_.stomp_receipts_asked.load()));
     for (auto& st : steps_)
         if (st.lost)
             std::printf("lost at rate %.0f/s: %llu deliveries of that step's messages never arrived\n", st.rate,
@@ -448,8 +527,13 @@ void runner::report_json(std::ostream& out) const {
     auto ready = rs_.ready.load() >= static_cast<std::uint64_t>(o_.publishers)
                      ? rs_.ready.load() - static_cast<std::uint64_t>(o_.publishers)
                      : 0;
-    out << "{\"tool\":\"encke-bench\",\"target\":\"" << o_.target << "\",\"transport\":\"" << o_.transport
-        << "\",\"url\":\"" << o_.url << "\",\n\"topology\":{\"subscribers\":" << o_.subscribers
+    out << "{\"tool\":\"encke-bench\",\"target\":\"" << o_.target << "\",\"transport\":\""
+        << (rs_.tgt == target::stomp ? std::string("stomp") : o_.transport) << "\",\"url\":\"" << o_.url << "\",\n";
+    if (rs_.stomp_publish)
+        out << "\"stomp\":{\"broker\":\"" << rs_.broker.address().to_string() << ":" << rs_.broker.port()
+            << "\",\"destination_prefix\":\"" << o_.stomp_prefix << "\",\"receipts_asked\":"
+            << rs_.stomp_receipts_asked.load() << ",\"receipts_got\":" << rs_.stomp_receipts_got.load() << "},\n";
+    out << "\"topology\":{\"subscribers\":" << o_.subscribers
         << ",\"channels\":" << o_.channels << ",\"channels_per_subscriber\":" << o_.per_subscriber
         << ",\"publishers\":" << o_.publishers << ",\"payload\":" << o_.payload << ",\"threads\":" << o_.threads
         << "},\n\"connect\":{\"subscribers\":" << ready << ",\"seconds\":" << num(connect_seconds_)
@@ -478,7 +562,9 @@ void runner::report_json(std::ostream& out) const {
             << ",\"server_cpu_s\":" << (r.server_cpu_s >= 0 ? num(r.server_cpu_s) : "null")
             << ",\"server_cpu_us_per_delivery\":"
             << (r.server_cpu_us_per_delivery >= 0 ? num(r.server_cpu_us_per_delivery) : "null")
-            << ",\"server_peak_rss_kib\":" << r.server_peak_rss_kib << ",\"generator_cpu_s\":"
+            << ",\"server_peak_rss_kib\":" << r.server_peak_rss_kib
+            << ",\"broker_cpu_s\":" << (r.broker_cpu_s >= 0 ? num(r.broker_cpu_s) : "null")
+            << ",\"machine_cpu_s\":" << num(r.machine_cpu_s) << ",\"generator_cpu_s\":"
             << num(r.generator_cpu_s) << ",\"generator_cpu_util\":" << num(r.generator_util)
             << ",\"generator_bottleneck\":" << (r.generator_bottleneck ? "true" : "false")
             << ",\"lost\":" << r.lost << "}";
@@ -506,7 +592,7 @@ void runner::report_json(std::ostream& out) const {
     else
         out << "null";
     bool ok = rs_.failed.load() == 0 && lost_ == 0 && dups_ == 0 && reordered_ == 0 && rs_.errors.load() == 0 &&
-              received_ > 0;
+              received_ > 0 && rs_.stomp_receipts_got.load() == rs_.stomp_receipts_asked.load();
     out << ",\n\"generator_cpu_s\":" << num(total_gen_cpu_) << ",\"ok\":" << (ok ? "true" : "false") << "}\n";
 }
 
@@ -516,15 +602,18 @@ void runner::report_json(std::ostream& out) const {
 int main(int argc, char** argv) {
     bench::options o;
     CLI::App app{"encke-bench: load generator for Bayeux servers and nginx+nchan"};
-    app.add_option("--target", o.target, "bayeux or nchan")->check(CLI::IsMember({"bayeux", "nchan"}));
-    app.add_option("--url", o.url, "Bayeux endpoint (http://127.0.0.1:8080/cometd) or nchan base URL")
-        ->required();
+    app.add_option("--target", o.target, "bayeux, nchan, or stomp (subscribers on a STOMP broker: the baseline)")
+        ->check(CLI::IsMember({"bayeux", "nchan", "stomp"}));
+    app.add_option("--url", o.url,
+                   "Bayeux endpoint (http://127.0.0.1:8080/cometd), nchan base URL, or stomp://HOST:PORT "
+                   "(--target stomp; default: --publish-stomp's broker)");
     app.add_option("--transport", o.transport, "websocket or long-polling")
         ->check(CLI::IsMember({"websocket", "long-polling"}));
     app.add_option("--subscribers", o.subscribers, "subscriber connections")->check(CLI::Range(1, 1000000));
     app.add_option("--channels", o.channels, "channels")->check(CLI::Range(1, 100000));
-    app.add_option("--channels-per-subscriber", o.per_subscriber, "channels each subscriber joins")
-        ->check(CLI::Range(1, 255));
+    app.add_option("--channels-per-subscriber", o.per_subscriber,
+                   "channels each subscriber joins (at most 255, but any number for --target stomp)")
+        ->check(CLI::Range(1, 100000));
     app.add_option("--publishers", o.publishers, "publisher connections")->check(CLI::Range(1, 1000));
     app.add_option("--rate", o.rates, "publishes per second; a comma-separated list is a sweep");
     app.add_option("--delivery-rate", o.delivery_rates,
@@ -548,6 +637,22 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1000000));
     app.add_option("--source-addresses", o.source_addresses, "spread connections over 127.0.0.1..127.0.0.K (0: one address per 1,000 connections)")
         ->check(CLI::Range(0, 254));
+    app.add_option("--channel-prefix", o.channel_prefix, "Bayeux channel N is this + N")
+        ->check([](const std::string& v) { return v.starts_with("/") && v.ends_with("/") ? "" : "must start and end with '/'"; });
+    app.add_option("--broker-pid", o.broker_pid, "a message broker's process: its CPU too (children summed)")
+        ->check(CLI::Range(1, 1 << 30));
+    app.add_option("--publish-stomp", o.publish_stomp,
+                   "HOST:PORT of a STOMP broker: publishers SEND there (to --stomp-destination-prefix + channel)");
+    app.add_option("--stomp-destination-prefix", o.stomp_prefix, "STOMP destination of channel N is this + N");
+    app.add_option("--stomp-vhost", o.stomp_vhost, "STOMP CONNECT host header (RabbitMQ: /)");
+    app.add_option("--stomp-subscription", o.stomp_subscription,
+                   "--target stomp: one subscription to this wildcard (e.g. /topic/bench.>) instead of one per channel");
+    app.add_option("--stomp-ack", o.stomp_ack,
+                   "--target stomp: ack:auto, or ack:client with a cumulative ACK every 100 messages (prefetch 1000)")
+        ->check(CLI::IsMember({"auto", "client"}));
+    app.add_option("--stomp-receipt-every", o.stomp_receipt_every,
+                   "STOMP publishers ask for a receipt every N SENDs (0: never)")
+        ->check(CLI::Range(0, 1 << 30));
     app.add_option("--json", o.json_path, "write a JSON report to this file ('-' for stdout)");
     try {
         app.parse(argc, argv);

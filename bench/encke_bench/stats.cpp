@@ -105,4 +105,17 @@ double self_cpu_seconds() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+double machine_busy_seconds() {
+    char buf[512];
+    std::size_t len = 0;
+    if (!read_file("/proc/stat", buf, sizeof buf, len)) return 0;
+    // "cpu  user nice system idle iowait irq softirq steal ...": everything but idle and iowait.
+    unsigned long long v[8] = {};
+    if (std::sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                    &v[6], &v[7]) < 7)
+        return 0;
+    static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    return static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick;
+}
+
 }  // namespace bench

@@ -58,4 +58,8 @@ proc_sample sample_process_tree(pid_t pid);
 // This process's user + system CPU seconds.
 double self_cpu_seconds();
 
+// CPU seconds the whole machine has been busy since boot (all CPUs, /proc/stat): with the server's,
+// the broker's and our own, it shows how much went to other processes (a shared machine).
+double machine_busy_seconds();
+
 }  // namespace bench

@@ -6,7 +6,7 @@ namespace bench {
 
 bool parse_url(std::string_view t, url& out) {
     std::uint16_t def = 0;
-    for (auto [scheme, port] : {std::pair{"http://", 80}, {"ws://", 80}}) {
+    for (auto [scheme, port] : {std::pair{"http://", 80}, {"ws://", 80}, {"stomp://", 61613}}) {
         std::string_view s = scheme;
         if (t.substr(0, s.size()) == s) {
             t.remove_prefix(s.size());
@@ -29,6 +29,12 @@ bool parse_url(std::string_view t, url& out) {
     }
     out.host = std::string(hostport);
     return !out.host.empty();
+}
+
+bool parse_host_port(std::string_view text, url& out) {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    return parse_url("stomp://" + std::string(text), out) && text.find('/') == std::string_view::npos;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -230,5 +236,66 @@ std::string upgrade_request(const url& u, std::string_view path) {
 }
 
 }  // namespace ws
+
+namespace stomp {
+
+long parse_frame(const char* p, std::size_t n, frame& f) {
+    f = frame{};
+    std::size_t at = 0;
+    // Heart-beats: bare end-of-lines between frames.
+    while (at < n && (p[at] == '\n' || (p[at] == '\r' && at + 1 < n && p[at + 1] == '\n')))
+        at += p[at] == '\n' ? 1 : 2;
+    if (at > 0) return static_cast<long>(at);
+    std::string_view in(p, n);
+    auto eol = in.find('\n');
+    if (eol == std::string_view::npos) return n > 256 ? -1 : 0;
+    f.command = in.substr(0, eol);
+    if (!f.command.empty() && f.command.back() == '\r') f.command.remove_suffix(1);
+    if (f.command.empty()) return -1;
+    // The headers end at the first empty line.
+    std::size_t head = eol + 1, line = head;
+    for (;;) {
+        auto e = in.find('\n', line);
+        if (e == std::string_view::npos) return n > (1 << 20) ? -1 : 0;
+        if (e == line || (e == line + 1 && p[line] == '\r')) {
+            f.headers = in.substr(head, line - head);
+            line = e + 1;
+            break;
+        }
+        line = e + 1;
+    }
+    std::size_t body = line;
+    if (auto cl = header(f, "content-length"); !cl.empty()) {
+        std::size_t len = 0;
+        auto [ptr, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), len);
+        if (ec != std::errc{} || ptr != cl.data() + cl.size()) return -1;
+        if (n < body + len + 1) return 0;
+        if (p[body + len] != '\0') return -1;
+        f.body = in.substr(body, len);
+        return static_cast<long>(body + len + 1);
+    }
+    auto nul = in.find('\0', body);
+    if (nul == std::string_view::npos) return n - body > (1 << 24) ? -1 : 0;
+    f.body = in.substr(body, nul - body);
+    return static_cast<long>(nul + 1);
+}
+
+std::string_view header(const frame& f, std::string_view name) {
+    std::string_view h = f.headers;
+    while (!h.empty()) {
+        auto e = h.find('\n');
+        std::string_view line = h.substr(0, e);
+        if (line.size() > name.size() && line[name.size()] == ':' && line.substr(0, name.size()) == name) {
+            line.remove_prefix(name.size() + 1);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            return line;
+        }
+        if (e == std::string_view::npos) break;
+        h.remove_prefix(e + 1);
+    }
+    return {};
+}
+
+}  // namespace stomp
 
 }  // namespace bench

@@ -1,5 +1,6 @@
 // Client-side wire formats, just enough for a load generator: URLs, HTTP/1.1 responses
-// (Content-Length, chunked, multipart/mixed bodies) and WebSocket frames (RFC 6455).
+// (Content-Length, chunked, multipart/mixed bodies), WebSocket frames (RFC 6455) and STOMP 1.2
+// frames (the broker bridge's benchmark).
 // Everything parses in place from a read buffer; nothing is copied unless a body is chunked.
 #pragma once
 
@@ -17,8 +18,12 @@ struct url {
     std::string path;  // starts with '/'
 };
 
-// http://host[:port]/path or ws://host[:port]/path; false if it is neither.
+// http://host[:port]/path, ws://host[:port]/path or stomp://host[:port] (default port 61613);
+// false if it is none of them.
 bool parse_url(std::string_view text, url& out);
+
+// HOST:PORT (no scheme, the port required); false if it is not that.
+bool parse_host_port(std::string_view text, url& out);
 
 // Case-insensitive compare of an ASCII header name.
 bool iequals(std::string_view a, std::string_view b);
@@ -63,5 +68,26 @@ void append_frame(std::string& out, std::uint8_t op, std::string_view payload);
 std::string upgrade_request(const url& u, std::string_view path);
 
 }  // namespace ws
+
+namespace stomp {
+
+// One server-to-client frame, as views into the read buffer. Header values are left escaped: the
+// generator only reads content-length, receipt-id and message, which never need unescaping.
+struct frame {
+    std::string_view command;  // empty for a heart-beat (end-of-lines only)
+    std::string_view headers;  // the header lines, each ending in '\n' (a '\r' before it is kept)
+    std::string_view body;
+};
+
+// One frame from [p, p+n): bytes spanned (up to and including its NUL), 0 if incomplete, -1 if
+// malformed. End-of-lines before a frame are heart-beats: alone, they are returned as a frame
+// with an empty command. A body is read by its content-length when there is one, else up to the
+// first NUL (a JMS TextMessage from ActiveMQ has no content-length).
+long parse_frame(const char* p, std::size_t n, frame& f);
+
+// The value of the first header `name` of `f`, or an empty view.
+std::string_view header(const frame& f, std::string_view name);
+
+}  // namespace stomp
 
 }  // namespace bench
