@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startActiveMQ } from './lib/brokers.mjs';
 import { connect as stompConnect } from './lib/stomp.mjs';
+import { assertBulkInOrder, bridgeHealth, waitBridgeState } from './lib/encke.mjs';
 import { makeClient } from '../interop/lib/clients.mjs';
 import { assertCleanExit, sleep, startServer, stopServer, uniq, waitFor, writeConfig } from '../interop/lib/harness.mjs';
 import { WsClient } from '../integration/lib/bayeux.mjs';
@@ -47,19 +48,8 @@ to = "/queue/orders"
 `;
 }
 
-async function health(srv) {
-  const res = await fetch(`${srv.base}/healthz`);
-  assert.equal(res.status, 200);
-  const h = await res.json();
-  return h.bridges.find((b) => b.name === 'activemq');
-}
-
-async function waitConnected(srv, what = 'the bridge to connect') {
-  return waitFor(async () => {
-    const b = await health(srv);
-    return b.state === 'connected' ? b : null;
-  }, what, { timeout: 30000, interval: 100 });
-}
+const health = (srv) => bridgeHealth(srv, 'activemq');
+const waitConnected = (srv, what) => waitBridgeState(srv, 'activemq', 'connected', { what });
 
 describe('ActiveMQ over STOMP', { timeout: 600000 }, () => {
   let amq;
@@ -158,18 +148,7 @@ describe('ActiveMQ over STOMP', { timeout: 600000 }, () => {
 
   test('10,000 messages arrive in order with none lost', { timeout: 120000 }, async () => {
     const c = await client('websocket', 'bulk');
-    const seen = [];
-    await c.subscribe('/prices/bulk', (ch, d) => seen.push(d.seq));
-    const N = 10000;
-    for (let i = 0; i < N; i++) {
-      // A receipt on every 1000th keeps the producer from running far ahead of the broker.
-      const p = producer.send('/topic/prices.bulk', `{"seq":${i}}`, { receipt: i % 1000 === 999 });
-      if (i % 1000 === 999) await p;
-    }
-    await waitFor(() => seen.length >= N, `${N} messages (have ${seen.length})`, { timeout: 60000, interval: 50 });
-    await sleep(200);
-    assert.equal(seen.length, N, 'no duplicates');
-    for (let i = 0; i < N; i++) if (seen[i] !== i) assert.fail(`message ${i} is ${seen[i]}: out of order or lost`);
+    await assertBulkInOrder(c, '/prices/bulk', (body, receipt) => producer.send('/topic/prices.bulk', body, { receipt }));
   });
 
   test('non-JSON and oversized messages are handled per route, and the bridge goes on', { timeout: 120000 }, async () => {

@@ -9,6 +9,7 @@ import { chromium } from 'playwright-core';
 
 import { startActiveMQ } from './lib/brokers.mjs';
 import { connect as stompConnect } from './lib/stomp.mjs';
+import { waitBridgeState } from './lib/encke.mjs';
 import { REPO_ROOT, startServer, stopServer, assertCleanExit, waitFor, writeConfig } from '../interop/lib/harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -27,10 +28,7 @@ describe('live-prices page', { timeout: 300000 }, () => {
       .replace(/^\[server\][^[]*/m, '')
       .replace('stomp://127.0.0.1:61613', `stomp://127.0.0.1:${amq.stompPort}`));
     srv = await startServer({ config: file, webRoot: path.join(REPO_ROOT, 'web') });
-    await waitFor(async () => {
-      const h = await (await fetch(`${srv.base}/healthz`)).json();
-      return h.bridges[0].state === 'connected';
-    }, 'the bridge to connect', { timeout: WAIT, interval: 100 });
+    await waitBridgeState(srv, 'activemq', 'connected');
     feed = await stompConnect(amq.stomp);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
     fs.mkdirSync(ARTIFACTS, { recursive: true });

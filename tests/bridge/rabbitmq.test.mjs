@@ -8,23 +8,15 @@ import assert from 'node:assert/strict';
 
 import { startRabbitMQ } from './lib/brokers.mjs';
 import { connect as stompConnect } from './lib/stomp.mjs';
+import { assertBulkInOrder, bridgeHealth, waitBridgeState } from './lib/encke.mjs';
 import { amqpConnect } from './lib/amqp.mjs';
 import { makeClient } from '../interop/lib/clients.mjs';
-import { assertCleanExit, sleep, startServer, stopServer, uniq, waitFor, writeConfig } from '../interop/lib/harness.mjs';
+import { assertCleanExit, startServer, stopServer, uniq, waitFor, writeConfig } from '../interop/lib/harness.mjs';
 
 const BROKER_TIMEOUT = 150000;
 
-async function health(srv) {
-  const h = await (await fetch(`${srv.base}/healthz`)).json();
-  return h.bridges.find((b) => b.name === 'rabbitmq');
-}
-
-async function waitConnected(srv, what = 'the AMQP bridge to connect') {
-  return waitFor(async () => {
-    const b = await health(srv);
-    return b.state === 'connected' ? b : null;
-  }, what, { timeout: 60000, interval: 100 });
-}
+const health = (srv) => bridgeHealth(srv, 'rabbitmq');
+const waitConnected = (srv, what) => waitBridgeState(srv, 'rabbitmq', 'connected', { what });
 
 describe('RabbitMQ over AMQP 1.0', { timeout: 600000 }, () => {
   let rabbit;
@@ -131,10 +123,7 @@ to = "/queue/fxorders"
   });
 
   test('the STOMP bridge to RabbitMQ works both ways too', async () => {
-    await waitFor(async () => {
-      const h = await (await fetch(`${srv.base}/healthz`)).json();
-      return h.bridges.find((b) => b.name === 'rabbitmq-stomp').state === 'connected';
-    }, 'the STOMP bridge to RabbitMQ to connect', { timeout: 20000, interval: 100 });
+    await waitBridgeState(srv, 'rabbitmq-stomp', 'connected');
     const c = await client('websocket', 'rabbit-stomp');
     const got = [];
     await c.subscribe('/fx/**', (ch, d, m) => got.push(m));
@@ -153,17 +142,7 @@ to = "/queue/fxorders"
 
   test('10,000 messages arrive in order with none lost', { timeout: 120000 }, async () => {
     const c = await client('websocket', 'bulk');
-    const seen = [];
-    await c.subscribe('/prices/bulk', (ch, d) => seen.push(d.seq));
-    const N = 10000;
-    for (let i = 0; i < N; i++) {
-      const p = producer.send('/topic/prices.bulk', `{"seq":${i}}`, { receipt: i % 1000 === 999 });
-      if (i % 1000 === 999) await p;
-    }
-    await waitFor(() => seen.length >= N, `${N} messages (have ${seen.length})`, { timeout: 60000, interval: 50 });
-    await sleep(200);
-    assert.equal(seen.length, N, 'no duplicates');
-    for (let i = 0; i < N; i++) if (seen[i] !== i) assert.fail(`message ${i} is ${seen[i]}: out of order or lost`);
+    await assertBulkInOrder(c, '/prices/bulk', (body, receipt) => producer.send('/topic/prices.bulk', body, { receipt }));
   });
 
   test('the broker restarted: the bridge reconnects and both directions work again', { timeout: 300000 }, async () => {
