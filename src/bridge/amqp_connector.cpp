@@ -49,6 +49,7 @@ using steady = std::chrono::steady_clock;
 // stopping: run() then returns within one tick.
 constexpr std::chrono::milliseconds tick_every{100};
 constexpr std::size_t max_waiting_sends = 10'000;        // sends queued for sender credit
+constexpr std::chrono::seconds stable_after{10};          // a connection up this long resets the backoff
 constexpr std::chrono::milliseconds graceful_stop{500};  // stop(): then the connection is aborted
 constexpr std::chrono::milliseconds close_grace{2'000};  // a close we started must end by then
 
@@ -337,7 +338,7 @@ private:
         } catch (const std::exception& e) {
             conn_ = proton::connection();
             failure_ = e.what();
-            return schedule_retry(false);
+            return schedule_retry();
         }
         closing_ = false;
         connect_deadline_ = steady::now() + o_.connect_timeout;
@@ -379,7 +380,7 @@ private:
 
     void mark_up() {
         up_ = true;
-        attempt_ = 0;
+        up_since_ = steady::now();
         report(link_state::connected, detail_);
     }
 
@@ -457,14 +458,16 @@ private:
         bool was_up = up_;
         connection_gone();
         if (stopping_) return;
-        if (was_up) attempt_ = 0;  // a new series: its first try reports "connecting" again
-        schedule_retry(was_up);
+        // The backoff starts over only after a connection that held for a while: one that is
+        // dropped right after it came up (a refused link, a bad message) is not retried at once.
+        if (was_up && steady::now() - up_since_ >= stable_after) attempt_ = 0;
+        schedule_retry();
     }
 
-    void schedule_retry(bool was_up) {
+    void schedule_retry() {
         std::string why = std::exchange(failure_, {});
         report(link_state::disconnected, why.empty() ? "connection closed" : why);
-        retry_at_ = steady::now() + backoff(o_, was_up || attempt_ == 0 ? 0 : attempt_ - 1);
+        retry_at_ = steady::now() + backoff(o_, attempt_ == 0 ? 0 : attempt_ - 1);
     }
 
     // Forgets the connection: fails what was in flight, releases every Proton handle.
@@ -703,6 +706,7 @@ private:
     bool resetting_ = false;        // tick() stopped the container: start a new one
     std::size_t attached_ = 0;
     unsigned attempt_ = 0;  // connection attempts in the current series
+    steady::time_point up_since_{};
     steady::time_point retry_at_{}, connect_deadline_{}, close_deadline_{};
     std::string failure_;  // the first reason the current connection failed
     std::string detail_;   // the broker's product and version
