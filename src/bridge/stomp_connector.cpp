@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -383,31 +384,59 @@ private:
             m.problem = "its body of " + std::to_string(f.body_bytes) + " bytes is over the bridge's frame limit (" +
                         std::to_string(o_.max_frame_bytes) + ")";
         std::function<void(bool)> settle;
+        std::uint64_t seq = 0;
         if (o_.ack_mode == "client") {
-            std::uint64_t seq = order_base_ + order_.size();
-            order_.push_back({std::move(ack_id), index});
-            settle = [this, gen = gen_, seq](bool) {
-                asio::post(ioc_, [this, gen, seq] { settled_in_order(gen, seq); });
-            };
-        } else {
-            settle = [this, gen = gen_, id = std::move(ack_id)](bool) {
-                asio::post(ioc_, [this, gen, id] {
-                    if (gen != gen_ || !connected_) return;  // the broker redelivers
-                    write_ack(id);
-                });
-            };
+            seq = order_base_ + order_.size();
+            order_.push_back({ack_id, index});
+            ack_id.clear();
         }
+        settle = [this, gen = gen_, seq, id = std::move(ack_id)](bool) { settle_later({gen, seq, id}); };
         if (index >= o_.sources.size()) return settle(false);
         l_.on_message(index, std::move(m), std::move(settle));
+    }
+
+    // Settles come from the shards' threads. They are collected and acknowledged together: the
+    // first one of a batch wakes the connector, the ones that arrive before it runs ride along,
+    // and the ACKs of one turn leave in one write. Not later than that: ActiveMQ paces its
+    // dispatch to a client-ack subscription on the ACKs it gets (acknowledging every 5 ms halved
+    // Encke's CPU per message but put 4 ms on the median latency).
+    struct settlement {
+        std::uint64_t gen;
+        std::uint64_t seq;   // 'client': the message's place in order_
+        std::string id;      // 'client-individual': its ack id
+    };
+
+    void settle_later(settlement st) {
+        if (stopped_.load()) return;  // the broker redelivers what was not acknowledged
+        bool first;
+        {
+            std::lock_guard lock(settle_mu_);
+            settled_.push_back(std::move(st));
+            first = settled_.size() == 1;
+        }
+        if (first) asio::post(ioc_, [this] { drain_settled(); });
+    }
+
+    void drain_settled() {
+        {
+            std::lock_guard lock(settle_mu_);
+            draining_.swap(settled_);
+        }
+        bool cumulative = o_.ack_mode == "client";
+        for (auto& st : draining_) {
+            if (st.gen != gen_ || !connected_) continue;  // that connection is gone: redelivered
+            if (!cumulative) write_ack(st.id);
+            else if (st.seq >= order_base_ && st.seq - order_base_ < order_.size())
+                order_[st.seq - order_base_].settled = true;
+        }
+        draining_.clear();
+        if (cumulative && connected_) ack_settled_prefix();
     }
 
     // 'client' acks are cumulative per subscription: acknowledge up to the newest message whose
     // predecessors are all settled, so that a quick refusal never acknowledges a message still
     // in flight.
-    void settled_in_order(std::uint64_t gen, std::uint64_t seq) {
-        if (gen != gen_ || !connected_) return;
-        if (seq < order_base_ || seq - order_base_ >= order_.size()) return;
-        order_[seq - order_base_].settled = true;
+    void ack_settled_prefix() {
         last_acks_.assign(o_.sources.size() + 1, {});
         bool any = false;
         while (!order_.empty() && order_.front().settled) {
@@ -509,6 +538,9 @@ private:
     std::shared_ptr<link> link_;
     asio::steady_timer tick_{ioc_};
     asio::steady_timer retry_{ioc_};
+    std::mutex settle_mu_;
+    std::vector<settlement> settled_;   // guarded by settle_mu_
+    std::vector<settlement> draining_;  // connector thread
     stomp::parser parser_;
     std::array<char, 65536> rbuf_{};
     std::string out_, inflight_;
