@@ -120,10 +120,10 @@ broker_message to_broker_message(proton::message& m, const std::string& source) 
     if (body.type() == proton::STRING) {
         out.body = proton::get<std::string>(body);
     } else if (body.type() == proton::BINARY) {
+        // Bytes: JSON text if they are (RabbitMQ passes a STOMP body this way), else refused
+        // by the bridge as not UTF-8 or not JSON, like any other body.
         auto b = proton::get<proton::binary>(body);
         out.body.assign(b.begin(), b.end());
-        std::string_view ct = out.content_type;
-        out.binary = !starts_with(ct, "text/") && ct.substr(0, ct.find(';')) != "application/json";
     } else if (body.type() != proton::NULL_TYPE) {
         // A map, list, number…: Proton's rendering is not JSON, so it is refused.
         out.problem = "its body is an AMQP " + proton::type_name(body.type()) + ", not text or bytes";

@@ -29,7 +29,6 @@ struct broker_message {
                                // or the link's address), e.g. "/topic/prices.EURUSD"
     std::string body;          // the text (or bytes) of the body
     std::string content_type;  // "" when the broker gave none
-    bool binary = false;       // a bytes body (STOMP content-length without a text type, AMQP data)
     std::vector<header> headers;  // every header / property, values as text
     // Non-empty when the connector could not read the message (a frame over max_frame_bytes, an
     // AMQP body that is not text or bytes, a property it cannot render): the bridge refuses it

@@ -376,8 +376,6 @@ private:
         broker_message m;
         if (auto* d = f.get("destination")) m.destination = *d;
         if (auto* ct = f.get("content-type")) m.content_type = *ct;
-        m.binary = f.get("content-length") && !m.content_type.starts_with("text/") &&
-                   !m.content_type.starts_with("application/json");
         m.body = std::move(f.body);
         m.headers = std::move(f.headers);
         if (f.oversized)

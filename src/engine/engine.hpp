@@ -2,6 +2,7 @@
 // Where publishes go. The memory engine reaches every shard of this node; a Redis engine (later)
 // reaches every node. Both sit behind bayeux::publisher, so the protocol does not know which.
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,12 +22,9 @@ public:
     static void bind_thread(int index) noexcept;
     static int current_shard() noexcept;
 
-    // A message from outside the protocol (a broker bridge), callable from any thread.
-    // `accepted` runs (on some shard's thread) once every shard of this node has queued the
-    // message for its subscribers: the point from which Encke answers for it.
-    virtual void inject(std::string_view channel, bayeux::frame message,
-                        std::function<void()> accepted) = 0;
-    // The same for several messages, in order, with one hand-over per shard.
+    // Messages from outside the protocol (a broker bridge), callable from any thread: in order,
+    // with one hand-over per shard. `accepted` runs (on some shard's thread) once every shard of
+    // this node has queued them for its subscribers: the point from which Encke answers for them.
     struct injected {
         std::string channel;
         bayeux::frame message;
@@ -43,7 +41,6 @@ class memory_engine final : public engine {
 public:
     explicit memory_engine(std::vector<shard_port> shards) : shards_(std::move(shards)) {}
     void publish(std::string_view channel, bayeux::frame message, std::string_view origin) override;
-    void inject(std::string_view channel, bayeux::frame message, std::function<void()> accepted) override;
     void inject(std::vector<injected> batch, std::function<void()> accepted) override;
     void post_to(unsigned index, std::function<void()> f) override { shards_.at(index).post(std::move(f)); }
     std::size_t shard_count() const noexcept override { return shards_.size(); }

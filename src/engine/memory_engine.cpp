@@ -30,13 +30,6 @@ void memory_engine::publish(std::string_view channel, bayeux::frame message,
     }
 }
 
-void memory_engine::inject(std::string_view channel, bayeux::frame message,
-                           std::function<void()> accepted) {
-    std::vector<injected> one;
-    one.push_back({std::string(channel), std::move(message)});
-    inject(std::move(one), std::move(accepted));
-}
-
 void memory_engine::inject(std::vector<injected> batch, std::function<void()> accepted) {
     // Always posted, also from a shard: the caller is a bridge's thread, or expects to be.
     struct countdown {
