@@ -1,6 +1,5 @@
 #pragma once
-// Encke's version, for programs that embed the library. (The embedding API itself — encke::server
-// with hooks, publish and deliver — is the next public header to land here.)
+// Encke's version, for programs that embed the library (encke/server.hpp).
 
 namespace encke {
 

@@ -1,14 +1,17 @@
-// The `encke` command: serve, publish, --version, --help.
+// The `encke` command: serve, publish, token, --version, --help.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "app/publish_client.hpp"
+#include "auth/token.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 
@@ -19,7 +22,7 @@ int serve(const std::string& file, const std::string& listen, const std::string&
     // Writes to a peer that has gone away must be errors, never the end of the process (every
     // write passes MSG_NOSIGNAL; this is the backstop).
     std::signal(SIGPIPE, SIG_IGN);
-    using namespace encke::server;
+    using namespace encke::node;
     config c;
     try {
         if (!file.empty()) c = load_config_file(file);
@@ -60,6 +63,100 @@ int serve(const std::string& file, const std::string& listen, const std::string&
     return 0;
 }
 
+// "<n>s", "<n>m", "<n>h" or "<n>d" → seconds; nullopt when malformed, zero or beyond 366 days
+// (a token that outlives a year is a credential nobody remembers to revoke).
+std::optional<std::int64_t> parse_ttl(std::string_view ttl) {
+    constexpr std::int64_t max_s = 366LL * 86400;
+    if (ttl.size() < 2 || ttl.size() > 10) return std::nullopt;
+    auto digits = ttl.substr(0, ttl.size() - 1);
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    std::int64_t n = std::stoll(std::string(digits));
+    std::int64_t unit = 0;
+    switch (ttl.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return std::nullopt;
+    }
+    if (n <= 0 || n > max_s / unit) return std::nullopt;
+    return n * unit;
+}
+
+// `s` for an error line: control characters shown as '?', so the line stays one line.
+std::string printable(std::string_view s) {
+    std::string out(s);
+    for (auto& ch : out)
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+    return out;
+}
+
+struct token_options {
+    std::string user, ttl = "1h", config_file, secret;
+    bool secret_given = false, jwt = false;
+};
+
+// `encke token`: prints a token for the [auth] mode (or an explicit secret) on stdout.
+int token(const token_options& o) {
+    auto fail = [](const std::string& what) {
+        std::cerr << "encke token: " << what << "\n";
+        return 2;
+    };
+    if (o.user.empty()) return fail("--user is required");
+    if (!encke::auth::valid_user_id(o.user))
+        return fail("--user '" + printable(o.user) +
+                    "' is not a valid user id (1-128 letters, digits or !#$()+-.@_~)");
+    auto ttl = parse_ttl(o.ttl);
+    if (!ttl) return fail("--ttl '" + printable(o.ttl) + "' must be <n>s, <n>m, <n>h or <n>d, from 1s to 366d");
+    if (o.config_file.empty() == !o.secret_given)
+        return fail(o.secret_given ? "give --config or --secret, not both"
+                                   : "give --config FILE (to sign with its [auth] secret) or --secret S");
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto expires = now + *ttl;
+    try {
+        if (o.secret_given) {
+            if (o.secret.size() < 16)
+                return fail("--secret must be at least 16 bytes, got " + std::to_string(o.secret.size()));
+            std::cout << (o.jwt ? encke::auth::issue_jwt_hs256(o.secret, o.user, expires)
+                                : encke::auth::issue_token(o.secret, o.user, expires))
+                      << std::endl;
+            return 0;
+        }
+        using encke::auth::mode;
+        auto c = encke::node::load_config_file(o.config_file);
+        const auto& a = c.auth;
+        if (a.kind == mode::token && !o.jwt) {
+            std::cout << encke::auth::issue_token(a.secret, o.user, expires) << std::endl;
+            return 0;
+        }
+        if (a.kind == mode::jwt && a.algorithm == "HS256") {
+            std::cout << encke::auth::issue_jwt_hs256(a.secret, o.user, expires, a.issuer, a.audience)
+                      << std::endl;
+            return 0;
+        }
+        if (a.kind == mode::token) return fail("--jwt: auth mode token in " + o.config_file + " takes Encke tokens, not JWTs");
+        std::string name = a.kind == mode::none      ? "none"
+                           : a.kind == mode::webhook ? "webhook"
+                                                     : "jwt (" + a.algorithm + ")";
+        return fail("auth mode " + name + " has no server-side secret to sign with");
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+}
+
+// The subcommand named on the command line ("" for none), so that a parse error is reported as
+// "encke <command>: ...".
+std::string command_of(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "serve" || a == "publish" || a == "token") return std::string(a);
+        if (!a.starts_with("-")) break;
+    }
+    return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,13 +176,26 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
-    std::string url, channel, data;
-    int timeout_ms = 10000;
-    auto* pub = app.add_subcommand("publish", "Publish one message through a Bayeux server");
-    pub->add_option("--url", url, "Bayeux endpoint, e.g. http://127.0.0.1:8080/cometd")->required();
-    pub->add_option("--channel", channel, "Channel, e.g. /chat/lobby")->required();
-    pub->add_option("--data", data, "Message data as JSON, e.g. '{\"text\":\"hi\"}'")->required();
-    pub->add_option("--timeout-ms", timeout_ms, "Give up after this long")->check(CLI::Range(1, 600000));
+    encke::app::publish_request pr;
+    auto* pub = app.add_subcommand("publish", "Publish one message through a Bayeux server (or, with --key, its HTTP publish API)");
+    pub->add_option("--url", pr.url, "Bayeux endpoint, e.g. http://127.0.0.1:8080/cometd")->required();
+    pub->add_option("--channel", pr.channel, "Channel, e.g. /chat/lobby")->required();
+    pub->add_option("--data", pr.data, "Message data as JSON, e.g. '{\"text\":\"hi\"}'")->required();
+    pub->add_option("--timeout-ms", pr.timeout_ms, "Give up after this long")->check(CLI::Range(1, 600000));
+    auto* key_opt = pub->add_option("--key", pr.key,
+                                    "API key ([api] keys): POST to the server's /api/publish instead of "
+                                    "publishing through a Bayeux session");
+    pub->add_option("--user", pr.user,
+                    "With --key: deliver to every session of this user id only (not to the channel's "
+                    "subscribers)");
+
+    token_options tk;
+    auto* tok = app.add_subcommand("token", "Print a signed token (or JWT) for a user, to test [auth] mode token or jwt");
+    tok->add_option("--user", tk.user, "User id the token is for (required)");
+    tok->add_option("--ttl", tk.ttl, "Lifetime: <n>s, <n>m, <n>h or <n>d, at most 366d (default 1h)");
+    tok->add_option("--config", tk.config_file, "Sign as the [auth] section of this config file says");
+    auto* secret_opt = tok->add_option("--secret", tk.secret, "Sign with this secret (at least 16 bytes) instead of --config; other local users can read it in ps");
+    tok->add_flag("--jwt", tk.jwt, "With --secret: an HS256 JWT instead of an Encke token");
 
     try {
         app.parse(argc, argv);
@@ -96,10 +206,21 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "encke: " << e.what() << " (see encke --help)\n";
+        auto command = command_of(argc, argv);
+        if (command.empty())
+            std::cerr << "encke: " << e.what() << " (see encke --help)\n";
+        else
+            std::cerr << "encke " << command << ": " << e.what() << " (see encke " << command << " --help)\n";
         return 2;
     }
     if (serve_cmd->parsed()) return serve(file, listen, path, threads, web_root, log_level);
-    if (pub->parsed()) return encke::app::publish(url, channel, data, timeout_ms);
+    if (pub->parsed()) {
+        pr.use_api = key_opt->count() > 0;
+        return encke::app::publish(pr);
+    }
+    if (tok->parsed()) {
+        tk.secret_given = secret_opt->count() > 0;
+        return token(tk);
+    }
     return 2;
 }

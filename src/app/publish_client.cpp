@@ -6,8 +6,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <iostream>
 
+#include "auth/token.hpp"
 #include "bayeux/channel.hpp"
 #include "json/batch.hpp"
 #include "json/writer.hpp"
@@ -20,14 +22,21 @@ namespace http = beast::http;
 
 namespace {
 
+struct reply {
+    unsigned status = 0;
+    std::string body;
+};
+
 struct client {
     std::string host, port, target;
     std::string cookie;
     std::chrono::milliseconds timeout;
+    std::string authorization;  // "" for none
 
-    // One request on a new connection. Asynchronous under the hood so that --timeout-ms bounds
-    // every step (the blocking calls would ignore the stream's deadline).
-    std::string post(const std::string& body) {
+    // One request on a new connection, any status. Asynchronous under the hood so that
+    // --timeout-ms bounds every step (the blocking calls would ignore the stream's deadline).
+    // Throws std::runtime_error when there is no answer.
+    reply send(const std::string& body) {
         asio::io_context ioc;
         beast::tcp_stream stream(ioc);
         asio::ip::tcp::resolver resolver(ioc);
@@ -36,6 +45,7 @@ struct client {
         req.set(http::field::content_type, "application/json");
         req.set(http::field::user_agent, "encke-publish");
         if (!cookie.empty()) req.set(http::field::cookie, cookie);
+        if (!authorization.empty()) req.set(http::field::authorization, authorization);
         req.body() = body;
         req.prepare_payload();
         beast::flat_buffer buf;
@@ -61,11 +71,85 @@ struct client {
                                      std::to_string(timeout.count()) + " ms");
         if (failure) throw std::runtime_error(host + ":" + port + ": " + failure.message());
         if (auto c = res[http::field::set_cookie]; !c.empty()) cookie = std::string(c.substr(0, c.find(';')));
-        if (res.result_int() != 200)
-            throw std::runtime_error("HTTP " + std::to_string(res.result_int()) + " from " + host + ":" + port + target + ": " + res.body());
-        return res.body();
+        return {res.result_int(), std::move(res.body())};
+    }
+
+    // send(), where anything but 200 is an error.
+    std::string post(const std::string& body) {
+        auto r = send(body);
+        if (r.status != 200)
+            throw std::runtime_error("HTTP " + std::to_string(r.status) + " from " + host + ":" + port + target + ": " + r.body);
+        return std::move(r.body);
     }
 };
+
+struct endpoint {
+    std::string host, port, target;
+};
+
+// http://HOST[:PORT][/PATH] (TLS endpoints are for a later release). Prints the problem and
+// returns false when the URL cannot be used.
+bool parse_url(const std::string& url, endpoint& e) {
+    std::string_view rest = url;
+    if (!rest.starts_with("http://")) {
+        std::cerr << "encke publish: --url must be an http:// URL such as http://127.0.0.1:8080/cometd\n";
+        return false;
+    }
+    rest.remove_prefix(7);
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    e.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    e.host = std::string(authority);
+    e.port = "80";
+    if (auto colon = authority.rfind(':'); colon != std::string_view::npos && authority.back() != ']') {
+        e.host = std::string(authority.substr(0, colon));
+        e.port = std::string(authority.substr(colon + 1));
+    }
+    if (e.host.size() > 2 && e.host.front() == '[') e.host = e.host.substr(1, e.host.size() - 2);
+    if (e.host.empty() || e.port.empty() || e.port.find_first_not_of("0123456789") != std::string::npos) {
+        std::cerr << "encke publish: cannot read host and port from --url " << url << "\n";
+        return false;
+    }
+    return true;
+}
+
+// A server's answer on one line of bounded length (an error page from a proxy can be long).
+std::string one_line(std::string_view text) {
+    constexpr std::size_t max_chars = 1000;
+    std::string out;
+    for (char ch : text.substr(0, max_chars)) out += (ch == '\r' || ch == '\n' || ch == '\t') ? ' ' : ch;
+    out.erase(out.find_last_not_of(' ') + 1);
+    if (text.size() > max_chars) out += "...";
+    return out.empty() ? "(empty body)" : out;
+}
+
+// POST /api/publish: one request, the server does the rest.
+int publish_api(const publish_request& r, endpoint e) {
+    if (!e.target.ends_with("/api/publish")) e.target = "/api/publish";
+    std::string body = "{\"channel\":";
+    json::append_string(body, r.channel);
+    body += ",\"data\":" + r.data;
+    if (!r.user.empty()) {
+        body += ",\"user\":";
+        json::append_string(body, r.user);
+    }
+    body += "}";
+    client c{e.host, e.port, e.target, {}, std::chrono::milliseconds(r.timeout_ms), "Bearer " + r.key};
+    try {
+        auto answer = c.send(body);
+        if (answer.status != 200) {
+            std::cerr << "encke publish: HTTP " << answer.status << ": " << one_line(answer.body) << "\n";
+            return 1;
+        }
+        std::cout << answer.body;
+        if (!answer.body.ends_with('\n')) std::cout << '\n';
+        std::cout.flush();
+        return 0;
+    } catch (const std::exception& ex) {
+        std::cerr << "encke publish: " << ex.what() << "\n";
+        return 1;
+    }
+}
 
 bool successful(const json::message& m) {
     for (auto& f : m.others)
@@ -81,31 +165,27 @@ std::string error_of(const json::message& m) {
 
 }  // namespace
 
-int publish(const std::string& url, const std::string& channel, const std::string& data,
-            int timeout_ms) {
-    // http://HOST[:PORT][/PATH] (TLS endpoints are for a later release).
-    std::string_view rest = url;
-    if (!rest.starts_with("http://")) {
-        std::cerr << "encke publish: --url must be an http:// URL such as http://127.0.0.1:8080/cometd\n";
-        return 2;
-    }
-    rest.remove_prefix(7);
-    auto slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-    std::string host(authority), port = "80";
-    if (auto colon = authority.rfind(':'); colon != std::string_view::npos && authority.back() != ']') {
-        host = std::string(authority.substr(0, colon));
-        port = std::string(authority.substr(colon + 1));
-    }
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
-        std::cerr << "encke publish: cannot read host and port from --url " << url << "\n";
-        return 2;
-    }
+int publish(const publish_request& r) {
+    endpoint e;
+    if (!parse_url(r.url, e)) return 2;
+    const std::string& channel = r.channel;
+    const std::string& data = r.data;
     if (!bayeux::is_valid_channel(channel) || bayeux::is_wildcard(channel) ||
         bayeux::kind_of(channel) == bayeux::channel_kind::meta) {
         std::cerr << "encke publish: '" << channel << "' is not a channel one can publish to\n";
+        return 2;
+    }
+    if (r.use_api) {
+        if (r.key.empty() || !std::all_of(r.key.begin(), r.key.end(), [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; })) {
+            std::cerr << "encke publish: --key must be a non-empty key of visible ASCII characters\n";
+            return 2;
+        }
+        if (!r.user.empty() && !auth::valid_user_id(r.user)) {
+            std::cerr << "encke publish: --user is not a valid user id (1-128 letters, digits or !#$()+-.@_~)\n";
+            return 2;
+        }
+    } else if (!r.user.empty()) {
+        std::cerr << "encke publish: --user needs --key (only the HTTP publish API can deliver to a user's sessions)\n";
         return 2;
     }
     json::batch_parser parser(64);
@@ -118,7 +198,8 @@ int publish(const std::string& url, const std::string& channel, const std::strin
         std::cerr << "encke publish: --data is not valid JSON: " << data << "\n";
         return 2;
     }
-    client c{host, port, target, {}, std::chrono::milliseconds(timeout_ms)};
+    if (r.use_api) return publish_api(r, std::move(e));
+    client c{e.host, e.port, e.target, {}, std::chrono::milliseconds(r.timeout_ms), {}};
     try {
         auto hs = c.post(R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",)"
                          R"("supportedConnectionTypes":["long-polling"],"id":"1"}])");
@@ -150,8 +231,8 @@ int publish(const std::string& url, const std::string& channel, const std::strin
             return 1;
         }
         return 0;
-    } catch (const std::exception& e) {
-        std::cerr << "encke publish: " << e.what() << "\n";
+    } catch (const std::exception& ex) {
+        std::cerr << "encke publish: " << ex.what() << "\n";
         return 1;
     }
 }

@@ -2,6 +2,7 @@
 // Which local sessions subscribe to which patterns. One per shard; no locks.
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -19,8 +20,8 @@ public:
     // Returns false when the session did not have it. Linear in the pattern's subscriber count.
     bool remove(std::string_view pattern, session* s);
 
-    // Calls f(session*) once per subscriber of each pattern matching `channel` (a session may
-    // appear several times: the caller de-duplicates). Cost: depth(channel) hash look-ups plus
+    // Calls f(session*) — or f(session*, pattern) — once per subscriber of each pattern matching
+    // `channel` (a session may appear several times: the caller de-duplicates). Cost: depth(channel) hash look-ups plus
     // the number of matching subscriptions.
     template <class F>
     void for_each_subscriber(std::string_view channel, F&& f);
@@ -42,6 +43,9 @@ void encke::bayeux::channel_index::for_each_subscriber(std::string_view channel,
     for_each_matching_pattern(channel, buf_, [&](std::string_view p) {
         auto it = map_.find(p);
         if (it == map_.end()) return;
-        for (session* s : it->second) f(s);
+        for (session* s : it->second) {
+            if constexpr (std::is_invocable_v<F, session*, std::string_view>) f(s, p);
+            else f(s);
+        }
     });
 }

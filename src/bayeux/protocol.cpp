@@ -1,6 +1,7 @@
 #include "bayeux/protocol.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "bayeux/channel.hpp"
 #include "json/writer.hpp"
@@ -144,7 +145,7 @@ void protocol::handle(std::span<const json::message> batch, const request_contex
         }
         std::string_view ch = m.channel;
         if (is_meta(ch, "/meta/handshake")) {
-            handshake(m, ctx, out);
+            handshake(m, ctx, out, deferred);
             continue;
         }
         if (is_meta(ch, "/meta/connect")) {
@@ -189,7 +190,8 @@ session* protocol::find(const json::message& m, const request_context& ctx) {
     return &s;
 }
 
-void protocol::handshake(const json::message& m, const request_context& ctx, outcome& out) {
+void protocol::handshake(const json::message& m, const request_context& ctx, outcome& out,
+                         std::shared_ptr<deferred_replies>& deferred) {
     if (m.has_supported_types) {
         bool common = std::any_of(m.supported_types.begin(), m.supported_types.end(), [](auto t) {
             return std::find(std::begin(known_types), std::end(known_types), t) !=
@@ -214,20 +216,79 @@ void protocol::handshake(const json::message& m, const request_context& ctx, out
             return;
         }
     }
+    handshake_args a{std::string(m.id), m.ext_ack_flag.value_or(false), stamp(m)};
+    if (!policy_) {
+        out.parts.push_back(make_frame(open_session(a, ctx, {}, &out.created)));
+        return;
+    }
+    // The policy answers inside the call (a token) or later on this thread (a webhook).
+    struct state {
+        bool inside = true;
+        std::optional<handshake_result> result;
+        std::function<void(std::string)> reply;  // set when the answer comes later
+    };
+    auto st = std::make_shared<state>();
+    handshake_request req;
+    req.ext = m.ext;
+    req.headers = ctx.headers;
+    req.kind = ctx.kind;
+    req.shard = shard_;
+    policy_->handshake(req, [this, st, a, ctx](handshake_result r) mutable {
+        if (st->inside) {
+            st->result = std::move(r);
+            return;
+        }
+        if (!st->reply || stopping_) return;
+        st->reply(r.error.empty() ? open_session(a, ctx, std::move(r.user), nullptr)
+                                  : refuse_handshake(a, r.error));
+    });
+    st->inside = false;
+    if (!st->result) {
+        st->reply = defer_reply(ctx, out, deferred);
+        return;
+    }
+    auto& r = *st->result;
+    out.parts.push_back(make_frame(r.error.empty() ? open_session(a, ctx, std::move(r.user), &out.created)
+                                                   : refuse_handshake(a, r.error)));
+}
+
+std::string protocol::refuse_handshake(const handshake_args& a, std::string_view error) {
+    stats_.refused.fetch_add(1, std::memory_order_relaxed);
+    stats_.handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+    json::message m;
+    m.id = a.id;
+    std::string r = reply_head(m, "/meta/handshake", false);
+    r += ",\"error\":";
+    json::append_string(r, error);
+    // A refusal stands (403: the credentials will not get better by retrying); an unavailable
+    // authenticator (5xx) is worth another try after a pause.
+    r += error.starts_with("5") ? R"(,"advice":{"reconnect":"handshake","interval":2000})"
+                                : R"(,"advice":{"reconnect":"none"})";
+    r += '}';
+    return r;
+}
+
+std::string protocol::open_session(const handshake_args& a, const request_context& ctx,
+                                   std::string user, std::string* created) {
     std::string id;
     id.reserve(26);
     id.push_back(util::base36_digit(shard_));
     id += util::random_base36(25);  // 25 * log2(36) ≈ 129 random bits
     auto s = std::make_shared<session>(id);
     s->browser_id = std::string(ctx.browser_id);
+    s->user = std::move(user);
+    s->kind = ctx.kind;
     s->expires_at = clock_.now() + util::millis(settings_.interval_ms + settings_.max_interval_ms);
-    s->ack = m.ext_ack_flag.value_or(false);
+    s->ack = a.ack;
     if (ctx.kind == transport_kind::websocket) s->socket = ctx.out;
     sessions_.emplace(id, s);
-    out.created = id;
+    if (created) *created = id;
     stats_.sessions.fetch_add(1, std::memory_order_relaxed);
     stats_.handshakes.fetch_add(1, std::memory_order_relaxed);
+    if (policy_) policy_->session_added(info(*s));
 
+    json::message m;
+    m.id = a.id;
     std::string r = reply_head(m, "/meta/handshake", true);
     r += ",\"clientId\":\"";
     r += id;
@@ -235,18 +296,40 @@ void protocol::handshake(const json::message& m, const request_context& ctx, out
     r += supported_types_json;
     r += ",\"advice\":";
     r += advice_retry_;
-    if (s->ack || m.has_timesync) {
+    if (s->ack || a.ts.present) {
         r += ",\"ext\":{";
         if (s->ack) r += "\"ack\":true";
-        if (m.has_timesync) {
+        if (a.ts.present) {
             if (s->ack) r += ',';
-            std::int64_t now = clock_.epoch_ms();
-            append_timesync(r, m.timesync_tc, m.timesync_l, m.timesync_o, now, now);
+            append_timesync(r, a.ts.tc, a.ts.l, a.ts.o, a.ts.ts, clock_.epoch_ms());
         }
         r += '}';
     }
     r += '}';
-    out.parts.push_back(make_frame(std::move(r)));
+    return r;
+}
+
+std::function<void(std::string)> protocol::defer_reply(const request_context& ctx, outcome& out,
+                                                        std::shared_ptr<deferred_replies>& deferred) {
+    if (!ctx.out) return [](std::string) {};
+    if (ctx.out->persistent()) {
+        // WebSocket: the reply is a frame of its own, whenever it comes.
+        return [sink = ctx.out](std::string reply) {
+            if (sink->open()) sink->send({make_frame(std::move(reply))});
+        };
+    }
+    // HTTP: the whole response waits; the reply keeps its place in it.
+    if (!deferred) {
+        deferred = std::make_shared<deferred_replies>();
+        deferred->out = ctx.out;
+    }
+    std::size_t place = out.parts.size();
+    out.parts.push_back(nullptr);
+    ++deferred->waiting;
+    return [d = deferred, place](std::string reply) {
+        d->parts[place] = make_frame(std::move(reply));
+        if (--d->waiting == 0 && d->released && d->out->open()) d->out->send(std::move(d->parts));
+    };
 }
 
 void protocol::connect(const json::message& m, const request_context& ctx, bool alone,
@@ -273,6 +356,7 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
                                                     settings_.timeout_ms);
     bool first = !s.connected;
     s.connected = true;
+    s.kind = ctx.kind;
     bool websocket = ctx.kind == transport_kind::websocket;
     // Deliveries follow the transport of the latest connect (CometD's fallback from WebSocket to
     // long-polling keeps the session but leaves the old socket idle).
@@ -417,6 +501,7 @@ void protocol::mark_dirty(session& s) {
 void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out) {
     std::string_view ch = unsubscribe ? "/meta/unsubscribe" : "/meta/subscribe";
     std::string_view error;
+    std::string refusal;
     if (!m.has_subscription) {
         error = "403::subscription_missing";
     } else if (!m.subscription_ok) {
@@ -439,14 +524,23 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
                 if (it != s.subscriptions.end()) {
                     index_.remove(sub, &s);
                     s.subscriptions.erase(it);
+                    if (policy_) policy_->unsubscribed(info(s), sub);
                 }
             } else if (!s.subscriptions.contains(std::string(sub))) {
                 if (s.subscriptions.size() >= settings_.max_subscriptions_per_session) {
                     error = "403::too_many_subscriptions";
                     break;
                 }
+                if (policy_) {
+                    refusal = policy_->subscribe(info(s), sub);
+                    if (!refusal.empty()) {
+                        error = refusal;
+                        break;
+                    }
+                }
                 s.subscriptions.emplace(sub);
                 index_.add(sub, &s);
+                if (policy_) policy_->subscribed(info(s), sub);
             }
         }
     }
@@ -456,9 +550,8 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
         r += m.subscription_raw;
     }
     if (!error.empty()) {
-        r += ",\"error\":\"";
-        r += error;
-        r += '"';
+        r += ",\"error\":";
+        json::append_string(r, error);
         stats_.refused.fetch_add(1, std::memory_order_relaxed);
     }
     timesync_ext(r, m);
@@ -477,68 +570,87 @@ void protocol::disconnect(const json::message& m, session& s, outcome& out) {
 void protocol::publish(const json::message& m, session& s, const request_context& ctx, outcome& out,
                        std::shared_ptr<deferred_replies>& deferred) {
     std::string_view ch = m.channel;
-    std::string_view error;
+    std::string error;
+    std::string replacement;
     if (!is_valid_channel(ch) || is_wildcard(ch)) error = "405::channel_invalid";
     else if (kind_of(ch) == channel_kind::meta) error = "403:denied_by_security_policy:publish_denied";
     else if (m.data.empty()) error = "402:data:Missing required parameter";
+    else if (policy_) error = policy_->publish(info(s), ch, m.data, replacement);
     if (!error.empty()) {
-        std::string r = reply_head(m, ch, false);
-        r += ",\"error\":\"";
-        r += error;
-        r += "\"}";
-        out.parts.push_back(make_frame(std::move(r)));
+        out.parts.push_back(make_frame(error_reply(reply_head(m, ch, false), error)));
         stats_.refused.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    if (kind_of(ch) == channel_kind::broadcast && forwarder_ && ctx.out) {
-        // The reply waits for the broker: `successful:true` only once it has the message.
-        std::string ok = reply_head(m, ch, true) + "}";
+    std::string_view data = replacement.empty() ? m.data : std::string_view(replacement);
+    auto kind = kind_of(ch);
+    if (kind == channel_kind::service && policy_) {
+        // A remote call: the handler's answer is the reply, with the answer as its `data`.
+        std::string ok = reply_head(m, ch, true);
         std::string failed = reply_head(m, ch, false);
+        struct state {
+            bool inside = true;
+            std::optional<std::string> reply;
+            std::function<void(std::string)> later;
+        };
+        auto st = std::make_shared<state>();
         auto* counters = &stats_;
-        std::function<void(std::string_view)> done;
-        if (ctx.out->persistent()) {
-            done = [ok = std::move(ok), failed = std::move(failed), out = ctx.out,
-                    counters](std::string_view error) {
-                if (!error.empty()) counters->refused.fetch_add(1, std::memory_order_relaxed);
-                if (!out->open()) return;
-                out->send({make_frame(error.empty() ? ok : error_reply(failed, error))});
-            };
-        } else {
-            if (!deferred) {
-                deferred = std::make_shared<deferred_replies>();
-                deferred->out = ctx.out;
-            }
-            std::size_t place = out.parts.size();
-            done = [ok = std::move(ok), failed = std::move(failed), d = deferred, place,
-                    counters](std::string_view error) {
-                if (!error.empty()) counters->refused.fetch_add(1, std::memory_order_relaxed);
-                d->parts[place] = make_frame(error.empty() ? ok : error_reply(failed, error));
-                if (--d->waiting == 0 && d->released && d->out->open()) d->out->send(std::move(d->parts));
-            };
-        }
-        if (forwarder_->forward(ch, m.data, std::move(done))) {
-            stats_.published.fetch_add(1, std::memory_order_relaxed);
-            if (!ctx.out->persistent()) {
-                ++deferred->waiting;
-                out.parts.push_back(nullptr);  // its place in the response
-            }
+        bool handled = policy_->service(
+            info(s), ch, data,
+            [st, ok = std::move(ok), failed = std::move(failed), counters](std::string_view error,
+                                                                           std::string_view answer) {
+                std::string r;
+                if (error.empty()) {
+                    r = ok;
+                    r += ",\"data\":";
+                    r += answer.empty() ? std::string_view("null") : answer;
+                    r += '}';
+                } else {
+                    counters->refused.fetch_add(1, std::memory_order_relaxed);
+                    r = error_reply(failed, error);
+                }
+                if (st->inside) st->reply = std::move(r);
+                else if (st->later) st->later(std::move(r));
+            });
+        st->inside = false;
+        if (handled) {
+            if (st->reply) out.parts.push_back(make_frame(std::move(*st->reply)));
+            else st->later = defer_reply(ctx, out, deferred);
             return;
         }
     }
-    if (kind_of(ch) == channel_kind::broadcast && publisher_) {
+    if (kind == channel_kind::broadcast && forwarder_ && ctx.out) {
+        // The reply waits for the broker: `successful:true` only once it has the message. The
+        // forwarder never answers inside forward(), so the reply's place is reserved first.
+        std::string ok = reply_head(m, ch, true) + "}";
+        std::string failed = reply_head(m, ch, false);
+        std::size_t mark = out.parts.size();
+        auto was_deferred = deferred;
+        auto reply = defer_reply(ctx, out, deferred);
+        auto* counters = &stats_;
+        if (forwarder_->forward(ch, data, [ok = std::move(ok), failed = std::move(failed), reply,
+                                           counters](std::string_view error) {
+                if (!error.empty()) counters->refused.fetch_add(1, std::memory_order_relaxed);
+                reply(error.empty() ? ok : error_reply(failed, error));
+            })) {
+            stats_.published.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        // No route takes the channel: give the reserved place back.
+        if (out.parts.size() > mark) {
+            out.parts.resize(mark);
+            if (deferred && --deferred->waiting == 0 && !was_deferred) deferred.reset();
+        }
+    }
+    if (kind == channel_kind::broadcast && publisher_) {
         // The delivery: the published message without id and clientId (PROTOCOL.md §3.5),
         // serialized once here and shared by every subscriber on every shard.
         std::string d;
-        d.reserve(ch.size() + m.data.size() + m.ext.size() + 32);
+        d.reserve(ch.size() + data.size() + m.ext.size() + 32);
         d += "{\"channel\":";
         json::append_string(d, ch);
         d += ",\"data\":";
-        d += m.data;
-        if (!m.ext.empty()) {
-            d += ",\"ext\":";
-            if (settings_.strip_ext_keys.empty()) d += m.ext;
-            else d += json::without_keys(m.ext, settings_.strip_ext_keys);
-        }
+        d += data;
+        append_delivery_ext(d, m.ext, s.user);
         for (auto& f : m.others) {
             if (f.key == "successful" || f.key == "error") continue;
             d += ',';
@@ -549,31 +661,64 @@ void protocol::publish(const json::message& m, session& s, const request_context
         stats_.published.fetch_add(1, std::memory_order_relaxed);
         publisher_->publish(ch, make_frame(std::move(d)), s.id());
     }
-    // Service channels: acknowledged, never fanned out (server-side handlers come with the
-    // application API).
+    // Service channels nothing handles: acknowledged, never fanned out.
     std::string r = reply_head(m, ch, true);
     r += '}';
     out.parts.push_back(make_frame(std::move(r)));
+}
+
+void protocol::append_delivery_ext(std::string& d, std::string_view ext, std::string_view user) const {
+    const std::string& key = settings_.identity_ext_key;
+    std::string_view kept = ext;
+    std::string stripped;
+    if (!ext.empty()) {
+        // The identity key is the server's to write: a client's own value is dropped, whatever
+        // escaping it hides behind (so the cheap test looks for the key and for any backslash).
+        bool maybe_identity = !key.empty() && (ext.find(key) != std::string_view::npos ||
+                                               ext.find('\\') != std::string_view::npos);
+        if (maybe_identity || !settings_.strip_ext_keys.empty()) {
+            auto keys = settings_.strip_ext_keys;
+            if (!key.empty()) keys.push_back(key);
+            stripped = json::without_keys(ext, keys);
+            kept = stripped;
+        }
+    }
+    if (user.empty() || key.empty()) {
+        if (kept.empty()) return;
+        d += ",\"ext\":";
+        d += kept;
+        return;
+    }
+    d += ",\"ext\":{";
+    json::append_key(d, key);
+    json::append_string(d, user);
+    // The client's members follow, when its ext is an object with any.
+    auto open = kept.find('{');
+    auto close = kept.rfind('}');
+    if (open != std::string_view::npos && close != std::string_view::npos && close > open &&
+        kept.substr(0, open).find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        auto inner = kept.substr(open + 1, close - open - 1);
+        if (inner.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+            d += ',';
+            d += inner;
+        }
+    }
+    d += '}';
 }
 
 void protocol::deliver_local(std::string_view channel, const frame& message,
                              std::string_view origin) {
     std::uint64_t epoch = ++fanout_epoch_;
     bool skip_origin = !settings_.broadcast_to_publisher && !origin.empty();
-    index_.for_each_subscriber(channel, [&](session* s) {
+    bool filter = policy_ && policy_->filters_wildcards();
+    index_.for_each_subscriber(channel, [&](session* s, std::string_view pattern) {
         if (s->fanout_epoch == epoch || s->doomed) return;
+        // A wildcard never reaches a channel its session could not subscribe to by name (not
+        // marked as served: the same session may also hold an exact subscription).
+        if (filter && pattern.back() == '*' && !policy_->may_receive(info(*s), channel)) return;
         s->fanout_epoch = epoch;
         if (skip_origin && s->id() == origin) return;
-        if (s->queued_bytes + message->size() > settings_.max_queue_bytes) {
-            // A client this far behind is cut off (after the fan-out, never inside it).
-            s->doomed = true;
-            doomed_.push_back(s->shared_from_this());
-            return;
-        }
-        s->queue.push_back({message, s->ack ? s->ack_batch : 0});
-        s->queued_bytes += message->size();
-        if (s->ack) ++s->unsent;
-        if (s->held || s->socket) mark_dirty(*s);
+        enqueue(*s, message);
     });
     // Sessions over their bound are removed in flush(), never inside a fan-out (the publisher
     // itself may be one of them, with its publish still on the stack).
@@ -581,6 +726,31 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
         flush_requested_ = true;
         request_flush_();
     }
+}
+
+void protocol::enqueue(session& s, const frame& message) {
+    if (s.queued_bytes + message->size() > settings_.max_queue_bytes) {
+        // A client this far behind is cut off (after the fan-out, never inside it).
+        s.doomed = true;
+        doomed_.push_back(s.shared_from_this());
+        return;
+    }
+    s.queue.push_back({message, s.ack ? s.ack_batch : 0});
+    s.queued_bytes += message->size();
+    if (s.ack) ++s.unsent;
+    if (s.held || s.socket) mark_dirty(s);
+}
+
+bool protocol::deliver_to(std::string_view client_id, const frame& message) {
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end() || it->second->doomed) return false;
+    enqueue(*it->second, message);
+    stats_.private_delivered.fetch_add(1, std::memory_order_relaxed);
+    if (!doomed_.empty() && !flush_requested_ && request_flush_) {
+        flush_requested_ = true;
+        request_flush_();
+    }
+    return true;
 }
 
 void protocol::flush() {
@@ -639,8 +809,12 @@ void protocol::remove(session& s, end_reason why) {
     sessions_.erase(keep);
     s.removed = true;
     stats_.sessions.fetch_sub(1, std::memory_order_relaxed);
-    for (auto& sub : s.subscriptions) index_.remove(sub, &s);
+    for (auto& sub : s.subscriptions) {
+        index_.remove(sub, &s);
+        if (policy_) policy_->unsubscribed(info(s), sub);
+    }
     s.subscriptions.clear();
+    if (policy_) policy_->session_removed(info(s));
     complete_held(s, why);
     s.queue.clear();
     s.queued_bytes = 0;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bayeux/channel_index.hpp"
+#include "bayeux/policy.hpp"
 #include "bayeux/session.hpp"
 #include "bayeux/settings.hpp"
 #include "bayeux/sink.hpp"
@@ -49,6 +50,7 @@ struct request_context {
     std::string browser_id;
     bool cookie_sent = false;  // the request carried the cookie (it was not issued just now)
     sink_ptr out;              // the connection, for a held connect or a WebSocket binding
+    std::vector<header> headers;  // handshakes: the request headers the policy asked for
 };
 
 struct outcome {
@@ -67,6 +69,8 @@ struct counters {
     std::atomic<std::uint64_t> sessions_expired{0};
     std::atomic<std::uint64_t> sessions_overflowed{0};
     std::atomic<std::uint64_t> refused{0};
+    std::atomic<std::uint64_t> handshakes_refused{0};
+    std::atomic<std::uint64_t> private_delivered{0};  // deliver_to(): messages to one session
 };
 
 class protocol {
@@ -78,6 +82,9 @@ public:
     void set_publisher(publisher* p) noexcept { publisher_ = p; }
     // Bridge routes for publishes (optional; set before the shard starts).
     void set_forwarder(forwarder* f) noexcept { forwarder_ = f; }
+    // The application's decisions (optional; set before the shard starts). Without one, every
+    // handshake, subscription and publish the protocol accepts is allowed.
+    void set_policy(policy* p) noexcept { policy_ = p; }
     // Called (at most once until flush() runs) when deliveries are waiting to be written; the
     // shard posts flush() so that everything queued in one loop turn leaves in one write.
     void set_flush_request(std::function<void()> f) { request_flush_ = std::move(f); }
@@ -94,6 +101,10 @@ public:
     // gets exactly one copy, however many of its patterns match. Cost: depth(channel) look-ups
     // plus one queue append per matching subscription; no allocation per subscriber.
     void deliver_local(std::string_view channel, const frame& message, std::string_view origin);
+
+    // A message for one session whatever its subscriptions (a private delivery): queued like a
+    // broadcast one. Returns false when this shard has no such session.
+    bool deliver_to(std::string_view client_id, const frame& message);
 
     // Writes what was queued to sessions that have a held connect or a WebSocket.
     void flush();
@@ -119,11 +130,25 @@ private:
     using session_ptr = std::shared_ptr<session>;
     enum class end_reason { normal, disconnected, overflow, shutdown };
 
-    void handshake(const json::message& m, const request_context& ctx, outcome& out);
+    struct deferred_replies;
+    struct handshake_args {
+        std::string id;  // raw JSON of the request id
+        bool ack = false;
+        timesync_stamp ts;
+    };
+    void handshake(const json::message& m, const request_context& ctx, outcome& out,
+                   std::shared_ptr<deferred_replies>& deferred);
+    std::string open_session(const handshake_args& a, const request_context& ctx, std::string user,
+                             std::string* created);
+    std::string refuse_handshake(const handshake_args& a, std::string_view error);
+    // A reply that will be known later (a webhook, a broker, a service handler): reserves its place
+    // and returns how to fill it, on this shard's thread.
+    std::function<void(std::string)> defer_reply(const request_context& ctx, outcome& out,
+                                                 std::shared_ptr<deferred_replies>& deferred);
+    static session_info info(const session& s) noexcept { return {s.id(), s.user, s.kind}; }
     void connect(const json::message& m, const request_context& ctx, bool alone, outcome& out);
     void subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out);
     void disconnect(const json::message& m, session& s, outcome& out);
-    struct deferred_replies;
     void publish(const json::message& m, session& s, const request_context& ctx, outcome& out,
                  std::shared_ptr<deferred_replies>& deferred);
 
@@ -136,8 +161,12 @@ private:
     held_connect release_hold(session& s);
     void remove(session& s, end_reason why);
     void mark_dirty(session& s);
+    void enqueue(session& s, const frame& message);
     void drop_acknowledged(session& s, std::int64_t upto);
     std::string reply_head(const json::message& m, std::string_view channel, bool ok) const;
+    // `,"ext":{...}` of a delivery: the publisher's ext without the stripped keys, with the
+    // server's identity member when the session has a user.
+    void append_delivery_ext(std::string& d, std::string_view ext, std::string_view user) const;
     void timesync_ext(std::string& r, const json::message& m) const;
 
     settings settings_;
@@ -145,6 +174,7 @@ private:
     unsigned shard_;
     publisher* publisher_ = nullptr;
     forwarder* forwarder_ = nullptr;
+    policy* policy_ = nullptr;
     std::function<void()> request_flush_;
     bool flush_requested_ = false;
     bool stopping_ = false;

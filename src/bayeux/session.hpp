@@ -74,6 +74,8 @@ public:
     const std::string& id() const noexcept { return id_; }
 
     std::string browser_id;                    // cookie value seen or issued at handshake
+    std::string user;                          // authenticated user id ("" anonymous)
+    transport_kind kind = transport_kind::long_polling;  // of the latest handshake or connect
     std::unordered_set<std::string> subscriptions;
     message_queue queue;                       // waiting for delivery (and, with acks, for an ack)
     std::size_t queued_bytes = 0;

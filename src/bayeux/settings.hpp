@@ -24,6 +24,9 @@ struct settings {
     std::string browser_cookie = "BAYEUX_BROWSER";
     bool require_browser_cookie = false;
     std::vector<std::string> strip_ext_keys;
+    // The `ext` member in which deliveries carry the publishing session's user id. Whatever a
+    // client writes under this key is removed first, so it can never claim to be someone else.
+    std::string identity_ext_key = "user";
 
     bool operator==(const settings&) const = default;
 };

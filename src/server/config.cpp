@@ -2,13 +2,21 @@
 
 #include <toml++/toml.h>
 
-#include <fstream>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <sstream>
 
-namespace encke::server {
+#include "bayeux/channel.hpp"
+
+namespace encke::node {
 
 namespace {
 
@@ -54,6 +62,77 @@ struct reader {
 using setter = std::function<void(config&, const toml::node&, const reader&, const std::string&)>;
 
 constexpr std::int64_t day_ms = 86'400'000;
+
+// `v` in double quotes, control characters escaped: an echoed value never breaks the one-line
+// error message.
+std::string quote_value(std::string_view v) {
+    std::string out = "\"";
+    for (unsigned char ch : v) {
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += static_cast<char>(ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[ch >> 4];
+            out += hex[ch & 15];
+        } else {
+            out += static_cast<char>(ch);
+        }
+    }
+    return out + "\"";
+}
+
+// The whole text of a file named in the config. Relative paths are relative to the process's
+// working directory (as every path in the file is).
+std::string read_file(const reader& r, const std::string& key, const std::string& path) {
+    if (path.empty()) r.fail(key, "is empty: name a file");
+    std::error_code ec;
+    auto st = std::filesystem::status(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        r.fail(key, "cannot read " + quote_value(path) + ": " + ec.message());
+    if (!std::filesystem::exists(st))
+        r.fail(key, "cannot read " + quote_value(path) + ": no such file (relative paths start at the working directory)");
+    if (!std::filesystem::is_regular_file(st)) r.fail(key, "cannot read " + quote_value(path) + ": not a file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) r.fail(key, "cannot read " + quote_value(path) + ": " + std::strerror(errno));
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) r.fail(key, "cannot read " + quote_value(path));
+    return text;
+}
+
+void trim_right(std::string& s) {
+    s.erase(s.find_last_not_of(" \t\r\n") + 1);
+}
+
+// An API key travels in an Authorization header: visible ASCII only, and long enough that guessing
+// is not an option. The key itself is never echoed in a message.
+void check_api_key(const reader& r, const std::string& key, const std::string& k) {
+    if (k.size() < 16) r.fail(key, "a key must be at least 16 characters, got " + std::to_string(k.size()));
+    for (unsigned char ch : k)
+        if (ch < 0x21 || ch > 0x7e) r.fail(key, "a key may hold only visible ASCII characters (no spaces)");
+}
+
+auth::who parse_who(const toml::node& n, const reader& r, const std::string& key) {
+    auto v = r.string(n, key);
+    if (v == "anyone") return auth::who::anyone;
+    if (v == "authenticated") return auth::who::authenticated;
+    if (v == "none") return auth::who::none;
+    if (v == "owner") return auth::who::owner;
+    r.fail(key, "must be one of anyone, authenticated, none, owner; got " + quote_value(v));
+}
+
+// [channels]: the defaults apply to channels no pattern names, so there is no {user} to own.
+auth::who parse_default_who(const toml::node& n, const reader& r, const std::string& key) {
+    auto w = parse_who(n, r, key);
+    if (w == auth::who::owner) r.fail(key, "\"owner\" needs a [[channel]] pattern with a {user} segment");
+    return w;
+}
+
+bool is_token_char(char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+}
 
 const std::map<std::string, std::map<std::string, setter>>& schema() {
     static const std::map<std::string, std::map<std::string, setter>> s = {
@@ -110,6 +189,82 @@ const std::map<std::string, std::map<std::string, setter>>& schema() {
         {"cors",
          {
              {"allowed_origins", [](config& c, auto& n, auto& r, auto& k) { c.http.allowed_origins = r.strings(n, k); }},
+         }},
+        {"auth",
+         {
+             {"mode", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.string(n, k);
+                  if (v == "none") c.auth.kind = auth::mode::none;
+                  else if (v == "token") c.auth.kind = auth::mode::token;
+                  else if (v == "jwt") c.auth.kind = auth::mode::jwt;
+                  else if (v == "webhook") c.auth.kind = auth::mode::webhook;
+                  else r.fail(k, "must be one of none, token, jwt, webhook; got " + quote_value(v)); }},
+             {"ext_field", [](config& c, auto& n, auto& r, auto& k) {
+                  c.auth.ext_field = r.string(n, k);
+                  if (c.auth.ext_field.empty()) r.fail(k, "must not be empty"); }},
+             {"allow_anonymous", [](config& c, auto& n, auto& r, auto& k) { c.auth.allow_anonymous = r.boolean(n, k); }},
+             {"secret", [](config& c, auto& n, auto& r, auto& k) { c.auth.secret = r.string(n, k); }},
+             {"secret_file", [](config& c, auto& n, auto& r, auto& k) {
+                  auto path = r.string(n, k);
+                  c.auth.secret = read_file(r, k, path);
+                  trim_right(c.auth.secret);
+                  if (c.auth.secret.empty()) r.fail(k, quote_value(path) + " holds no secret"); }},
+             {"algorithm", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.string(n, k);
+                  if (v != "HS256" && v != "RS256") r.fail(k, "must be \"HS256\" or \"RS256\"; got " + quote_value(v));
+                  c.auth.algorithm = v; }},
+             {"public_key_file", [](config& c, auto& n, auto& r, auto& k) {
+                  auto path = r.string(n, k);
+                  c.auth.public_key_pem = read_file(r, k, path);
+                  if (c.auth.public_key_pem.find("-----BEGIN ") == std::string::npos)
+                      r.fail(k, quote_value(path) + " is not a PEM file (no -----BEGIN line)"); }},
+             {"issuer", [](config& c, auto& n, auto& r, auto& k) { c.auth.issuer = r.string(n, k); }},
+             {"audience", [](config& c, auto& n, auto& r, auto& k) { c.auth.audience = r.string(n, k); }},
+             {"leeway_s", [](config& c, auto& n, auto& r, auto& k) { c.auth.leeway_s = r.integer(n, k, 0, 3600); }},
+             {"webhook_url", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.string(n, k);
+                  if (!v.empty() && !v.starts_with("http://") && !v.starts_with("https://"))
+                      r.fail(k, "must start with http:// or https://; got " + quote_value(v));
+                  c.auth.webhook_url = v; }},
+             {"webhook_timeout_ms", [](config& c, auto& n, auto& r, auto& k) { c.auth.webhook_timeout_ms = r.integer(n, k, 100, 60'000); }},
+             {"webhook_cache_ms", [](config& c, auto& n, auto& r, auto& k) { c.auth.webhook_cache_ms = r.integer(n, k, 0, 3'600'000); }},
+             {"webhook_headers", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.strings(n, k);
+                  for (auto& h : v)
+                      if (h.empty() || !std::all_of(h.begin(), h.end(), is_token_char))
+                          r.fail(k, quote_value(h) + " is not a header name");
+                  c.auth.webhook_headers = std::move(v); }},
+             {"identity_ext_key", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.string(n, k);
+                  if (v.empty() || v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+                      r.fail(k, "must be letters, digits, '_' or '-'; got " + quote_value(v));
+                  c.bayeux.identity_ext_key = v; }},
+         }},
+        {"channels",
+         {
+             {"subscribe", [](config& c, auto& n, auto& r, auto& k) { c.auth.default_subscribe = parse_default_who(n, r, k); }},
+             {"publish", [](config& c, auto& n, auto& r, auto& k) { c.auth.default_publish = parse_default_who(n, r, k); }},
+         }},
+        {"api",
+         {
+             {"keys", [](config& c, auto& n, auto& r, auto& k) {
+                  auto v = r.strings(n, k);
+                  for (std::size_t i = 0; i < v.size(); ++i) check_api_key(r, k + "[" + std::to_string(i) + "]", v[i]);
+                  c.http.api_keys.insert(c.http.api_keys.end(), v.begin(), v.end()); }},
+             {"key_file", [](config& c, auto& n, auto& r, auto& k) {
+                  auto path = r.string(n, k);
+                  std::istringstream in(read_file(r, k, path));
+                  std::string line;
+                  std::size_t found = 0;
+                  for (int no = 1; std::getline(in, line); ++no) {
+                      trim_right(line);
+                      line.erase(0, line.find_first_not_of(" \t"));
+                      if (line.empty() || line[0] == '#') continue;
+                      check_api_key(r, k + " (" + quote_value(path) + " line " + std::to_string(no) + ")", line);
+                      c.http.api_keys.push_back(line);
+                      ++found;
+                  }
+                  if (!found) r.fail(k, quote_value(path) + " holds no keys"); }},
          }},
         {"log",
          {
@@ -242,6 +397,103 @@ void parse_bridges(config& c, const toml::node& node, const reader& r) {
     }
 }
 
+// [[channel]] tables: one rule each, in order (the first that matches decides). The pattern and the
+// `owner` rule are checked in validate(), so a config built in code is checked the same way.
+void parse_channel_rules(config& c, const toml::node& node, const reader& r) {
+    auto* arr = node.as_array();
+    if (!arr || !arr->is_array_of_tables()) r.fail("channel", "must be written as [[channel]] tables");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        auto& t = *arr->get(i)->as_table();
+        std::string where = "channel[" + std::to_string(i) + "]";
+        auth::channel_rule rule;
+        for (auto& [key, n] : t) {
+            std::string k(key.str());
+            std::string name = where + "." + k;
+            if (k == "pattern") rule.pattern = r.string(n, name);
+            else if (k == "subscribe") rule.subscribe = parse_who(n, r, name);
+            else if (k == "publish") rule.publish = parse_who(n, r, name);
+            else r.fail(name, "unknown key");
+        }
+        if (!t.contains("pattern")) r.fail(where + ".pattern", "is required, e.g. \"/users/{user}/**\"");
+        c.auth.rules.push_back(std::move(rule));
+    }
+}
+
+// "" or why `pattern` is not a rule pattern: a channel name whose segments may also be `*` (any
+// one segment), `**` (the last only) or `{user}` (once).
+std::string pattern_problem(const std::string& pattern) {
+    if (pattern.size() < 2 || pattern[0] != '/') return "must start with '/', e.g. \"/chat/**\"";
+    bool user = false;
+    std::size_t start = 1;
+    while (true) {
+        auto end = pattern.find('/', start);
+        bool last = end == std::string::npos;
+        std::string seg = pattern.substr(start, last ? std::string::npos : end - start);
+        if (seg.empty()) return "has an empty segment";
+        if (seg == "**") {
+            if (!last) return "may use '**' only as its last segment";
+        } else if (seg == "{user}") {
+            if (user) return "has {user} twice";
+            user = true;
+        } else if (seg != "*") {
+            if (seg.find_first_of("{}*") != std::string::npos || !bayeux::is_valid_channel("/" + seg))
+                return "has a segment " + quote_value(seg) + " that is neither a channel name, '*', '**' nor {user}";
+        }
+        if (last) return {};
+        start = end + 1;
+    }
+}
+
+void validate_auth(const config& c) {
+    auto& a = c.auth;
+    auto fail = [](const std::string& what) { throw config_error(what); };
+    switch (a.kind) {
+    case auth::mode::none:
+        break;
+    case auth::mode::token:
+        if (a.secret.size() < 16)
+            fail("auth.secret (or auth.secret_file) must be at least 16 bytes for mode \"token\", got " +
+                 std::to_string(a.secret.size()));
+        break;
+    case auth::mode::jwt:
+        if (a.algorithm == "HS256" && a.secret.size() < 16)
+            fail("auth.secret (or auth.secret_file) must be at least 16 bytes for mode \"jwt\" with "
+                 "algorithm HS256, got " + std::to_string(a.secret.size()));
+        else if (a.algorithm == "RS256" && a.public_key_pem.empty())
+            fail("auth.public_key_file is required for mode \"jwt\" with algorithm RS256");
+        else if (a.algorithm != "HS256" && a.algorithm != "RS256")
+            fail("auth.algorithm must be \"HS256\" or \"RS256\"");
+        break;
+    case auth::mode::webhook:
+        if (!a.webhook_url.starts_with("http://") && !a.webhook_url.starts_with("https://"))
+            fail("auth.webhook_url is required for mode \"webhook\" (http:// or https://)");
+        break;
+    }
+    if (a.ext_field.empty()) fail("auth.ext_field must not be empty");
+    if (a.default_subscribe == auth::who::owner || a.default_publish == auth::who::owner)
+        fail("channels: \"owner\" needs a [[channel]] pattern with a {user} segment");
+    for (std::size_t i = 0; i < a.rules.size(); ++i) {
+        auto& rule = a.rules[i];
+        std::string where = "channel[" + std::to_string(i) + "]";
+        if (auto p = pattern_problem(rule.pattern); !p.empty())
+            fail(where + ".pattern " + quote_value(rule.pattern) + " " + p);
+        bool has_user = rule.pattern.find("{user}") != std::string::npos;
+        for (auto [w, key] : {std::pair{rule.subscribe, "subscribe"}, std::pair{rule.publish, "publish"}})
+            if (w == auth::who::owner && !has_user)
+                fail(where + "." + key + " = \"owner\" needs a {user} segment in the pattern " +
+                     quote_value(rule.pattern));
+        for (std::size_t j = 0; j < i; ++j)
+            if (a.rules[j].pattern == rule.pattern)
+                fail(where + ".pattern " + quote_value(rule.pattern) + " repeats channel[" + std::to_string(j) +
+                     "]: the first rule that matches decides, so this one never would");
+    }
+    for (auto& k : c.http.api_keys)
+        if (k.size() < 16) fail("api.keys: a key must be at least 16 characters");
+    auto& id = c.bayeux.identity_ext_key;
+    if (id.empty() || id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+        fail("auth.identity_ext_key must be letters, digits, '_' or '-'");
+}
+
 }  // namespace
 
 std::pair<std::string, unsigned short> split_listen(const std::string& listen) {
@@ -276,10 +528,16 @@ config parse_config(std::string_view text, const std::string& source) {
             parse_bridges(c, section_node, r);
             continue;
         }
+        if (section == "channel") {
+            parse_channel_rules(c, section_node, r);
+            continue;
+        }
         auto sec = s.find(section);
         if (sec == s.end()) throw config_error(source + ": unknown section [" + section + "]");
         auto* table = section_node.as_table();
         if (!table) throw config_error(source + ": '" + section + "' must be a table");
+        if (section == "auth" && table->contains("secret") && table->contains("secret_file"))
+            r.fail("auth.secret_file", "give either secret or secret_file, not both");
         for (auto& [key, node] : *table) {
             std::string name = section + "." + std::string(key.str());
             auto it = sec->second.find(std::string(key.str()));
@@ -287,7 +545,11 @@ config parse_config(std::string_view text, const std::string& source) {
             it->second(c, node, r, name);
         }
     }
-    validate(c);
+    try {
+        validate(c);
+    } catch (const config_error& e) {
+        throw config_error(source + ": " + e.what());
+    }
     return c;
 }
 
@@ -306,6 +568,7 @@ void validate(const config& c) {
                            ") must exceed bayeux.timeout_ms (" + std::to_string(c.bayeux.timeout_ms) +
                            "): a client's socket is quiet while its connect is held");
     if (c.threads > 36) throw config_error("server.threads must be at most 36");
+    validate_auth(c);
 }
 
-}  // namespace encke::server
+}  // namespace encke::node

@@ -3,11 +3,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "auth/settings.hpp"
 #include "bayeux/settings.hpp"
 #include "bridge/bridge.hpp"
 #include "transport/settings.hpp"
 
-namespace encke::server {
+namespace encke::node {
 
 struct config {
     std::string listen = "127.0.0.1:8080";
@@ -16,6 +17,7 @@ struct config {
     transport::settings http;
     bayeux::settings bayeux;
     std::vector<bridge::settings> bridges;  // [[bridge]] tables, in order
+    auth::settings auth;                    // [auth] and [[channel]]
 
     bool operator==(const config&) const = default;
 };
@@ -36,4 +38,4 @@ void validate(const config& c);
 // "host:port" → host and port; throws config_error.
 std::pair<std::string, unsigned short> split_listen(const std::string& listen);
 
-}  // namespace encke::server
+}  // namespace encke::node

@@ -12,12 +12,16 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/token.hpp"
+#include "bayeux/channel.hpp"
 #include "bridge/bridge.hpp"
 #include "engine/engine.hpp"
+#include "json/values.hpp"
+#include "json/writer.hpp"
 #include "transport/listener.hpp"
 #include "transport/shard.hpp"
 
-namespace encke::server {
+namespace encke::node {
 
 namespace asio = boost::asio;
 
@@ -27,6 +31,8 @@ struct server::impl {
     transport::context ctx;
     std::unique_ptr<transport::listener> listener;
     std::unique_ptr<bridge::bridges> bridges;
+    engine::directory directory;
+    std::unique_ptr<app_policy> policy;
     std::vector<std::thread> threads;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::mutex m;
@@ -42,7 +48,32 @@ struct server::impl {
     }
 };
 
-server::server(config c) : impl_(std::make_unique<impl>(std::move(c))) {
+namespace {
+
+std::string api_error(std::string_view code, std::string_view message) {
+    std::string b = "{\"error\":";
+    json::append_string(b, code);
+    b += ",\"message\":";
+    json::append_string(b, message);
+    b += '}';
+    return b;
+}
+
+// A delivery frame: {"channel":...,"data":...} (no ext: it comes from the server, not a user).
+bayeux::frame delivery(std::string_view channel, std::string_view data) {
+    std::string d;
+    d.reserve(channel.size() + data.size() + 24);
+    d += "{\"channel\":";
+    json::append_string(d, channel);
+    d += ",\"data\":";
+    d += data;
+    d += '}';
+    return bayeux::make_frame(std::move(d));
+}
+
+}  // namespace
+
+server::server(config c, hooks h) : impl_(std::make_unique<impl>(std::move(c))) {
     auto& d = *impl_;
     unsigned n = d.cfg.threads ? d.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     n = std::min(n, 36u);
@@ -55,6 +86,21 @@ server::server(config c) : impl_(std::make_unique<impl>(std::move(c))) {
     }
     d.ctx.engine = std::make_unique<engine::memory_engine>(std::move(ports));
     for (auto& sh : d.ctx.shards) sh->protocol.set_publisher(d.ctx.engine.get());
+    try {
+        d.policy = std::make_unique<app_policy>(d.cfg.auth, std::move(h), d.directory,
+                                                [e = d.ctx.engine.get()](unsigned i, std::function<void()> f) {
+                                                    e->post_to(i, std::move(f));
+                                                });
+    } catch (const std::invalid_argument& e) {
+        throw config_error(std::string("auth: ") + e.what());
+    }
+    for (auto& sh : d.ctx.shards) sh->protocol.set_policy(d.policy.get());
+    d.ctx.policy_health = [p = d.policy.get()] { return p->health_json(); };
+    d.ctx.handshake_headers = d.cfg.auth.webhook_headers;
+    if (!d.cfg.http.api_keys.empty())
+        d.ctx.api_publish = [this](std::string_view authorization, std::string_view body) {
+            return api_publish(authorization, body);
+        };
     if (!d.cfg.bridges.empty()) {
         d.bridges = std::make_unique<bridge::bridges>(d.cfg.bridges, *d.ctx.engine, d.cfg.bayeux.max_json_depth);
         bool outbound = false;
@@ -101,6 +147,7 @@ void server::start() {
         });
     }
     asio::post(d.ctx.shards.front()->ioc, [&d] { d.listener->start(); });
+    d.policy->start();
     if (d.bridges) d.bridges->start();
 }
 
@@ -150,4 +197,79 @@ void server::run(bool signals) {
     spdlog::info("stopped");
 }
 
-}  // namespace encke::server
+void server::publish(std::string_view channel, std::string_view data) {
+    impl_->ctx.engine->publish(channel, delivery(channel, data), {});
+}
+
+bool server::deliver_to_session(std::string_view id, std::string_view channel, std::string_view data) {
+    auto& d = *impl_;
+    int shard = bayeux::protocol::shard_of(id);
+    if (shard < 0 || static_cast<std::size_t>(shard) >= d.ctx.shards.size() || !d.directory.user_of(id))
+        return false;
+    auto* sh = d.ctx.shards[static_cast<std::size_t>(shard)].get();
+    sh->run_here([sh, id = std::string(id), f = delivery(channel, data)] { sh->protocol.deliver_to(id, f); });
+    return true;
+}
+
+std::size_t server::deliver_to_user(std::string_view user, std::string_view channel, std::string_view data) {
+    auto& d = *impl_;
+    auto ids = d.directory.sessions_of(user);
+    if (ids.empty()) return 0;
+    auto f = delivery(channel, data);  // one frame, shared by every session of the user
+    for (auto& id : ids) {
+        int shard = bayeux::protocol::shard_of(id);
+        if (shard < 0 || static_cast<std::size_t>(shard) >= d.ctx.shards.size()) continue;
+        auto* sh = d.ctx.shards[static_cast<std::size_t>(shard)].get();
+        sh->run_here([sh, id, f] { sh->protocol.deliver_to(id, f); });
+    }
+    return ids.size();
+}
+
+const engine::directory& server::directory() const { return impl_->directory; }
+
+bool server::may_subscribe(std::string_view user, std::string_view channel) const {
+    return impl_->policy->rules().may_subscribe(user, channel);
+}
+
+transport::context::api_result server::api_publish(std::string_view authorization, std::string_view body) {
+    auto& d = *impl_;
+    // "Bearer <key>", compared in constant time with each configured key.
+    std::string_view key;
+    if (authorization.size() > 7 && (authorization.starts_with("Bearer ") || authorization.starts_with("bearer ")))
+        key = authorization.substr(7);
+    bool known = false;
+    for (auto& k : d.cfg.http.api_keys) known |= !key.empty() && auth::equal_secret(key, k);
+    if (!known)
+        return {401, api_error(key.empty() ? "unauthorized" : "invalid_key",
+                               key.empty() ? "send Authorization: Bearer <key> with a key from [api] keys"
+                                           : "the key is not one of [api] keys")};
+    auto parsed = json::parse_api_publish(body, d.cfg.bayeux.max_messages_per_batch, d.cfg.bayeux.max_json_depth);
+    if (!parsed.error.empty()) return {400, api_error(parsed.error, parsed.message)};
+    // Everything is checked before anything is sent: a request is taken whole or not at all.
+    for (std::size_t i = 0; i < parsed.items.size(); ++i) {
+        auto& it = parsed.items[i];
+        std::string where = parsed.items.size() > 1 ? "message " + std::to_string(i) + ": " : "";
+        if (!bayeux::is_valid_channel(it.channel) || bayeux::is_wildcard(it.channel))
+            return {400, api_error("channel_invalid", where + "'" + it.channel + "' is not a channel one can publish to")};
+        if (bayeux::kind_of(it.channel) != bayeux::channel_kind::broadcast)
+            return {403, api_error("channel_forbidden", where + "/meta and /service channels are the protocol's")};
+        if (it.user && !auth::valid_user_id(*it.user))
+            return {400, api_error("user_invalid", where + "'" + *it.user + "' is not a valid user id")};
+    }
+    std::size_t sessions = 0;
+    bool private_ones = false;
+    for (auto& it : parsed.items) {
+        if (it.user) {
+            private_ones = true;
+            sessions += deliver_to_user(*it.user, it.channel, it.data);
+        } else {
+            publish(it.channel, it.data);
+        }
+    }
+    std::string ok = "{\"published\":" + std::to_string(parsed.items.size());
+    if (private_ones) ok += ",\"sessions\":" + std::to_string(sessions);
+    ok += '}';
+    return {200, std::move(ok)};
+}
+
+}  // namespace encke::node

@@ -2,14 +2,21 @@
 // The assembled server: shards and their threads, the engine, the listener, signals and the
 // graceful stop.
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include "engine/directory.hpp"
 #include "server/config.hpp"
+#include "server/policy.hpp"
+#include "transport/shard.hpp"
 
-namespace encke::server {
+namespace encke::node {
 
 class server {
 public:
-    explicit server(config c);
+    // Throws config_error with a one-line reason (e.g. a JWT key that does not load).
+    explicit server(config c, hooks h = {});
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -26,9 +33,20 @@ public:
     // Thread-safe; returns at once.
     void stop();
 
+    // Any thread, after start(). `data` must be valid JSON (the caller checked it); `channel` a
+    // valid broadcast channel. Publish: to every subscriber. Deliver: to one session, or to each
+    // session of a user, whatever its subscriptions; returns how many sessions it went to.
+    void publish(std::string_view channel, std::string_view data);
+    bool deliver_to_session(std::string_view id, std::string_view channel, std::string_view data);
+    std::size_t deliver_to_user(std::string_view user, std::string_view channel, std::string_view data);
+    const engine::directory& directory() const;
+    // Would the [[channel]] rules let `user` subscribe to `channel`?
+    bool may_subscribe(std::string_view user, std::string_view channel) const;
+
 private:
+    transport::context::api_result api_publish(std::string_view authorization, std::string_view body);
     struct impl;
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace encke::server
+}  // namespace encke::node

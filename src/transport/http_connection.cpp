@@ -37,6 +37,7 @@ std::string_view reason(int status) {
         case 200: return "OK";
         case 304: return "Not Modified";
         case 400: return "Bad Request";
+        case 401: return "Unauthorized";
         case 403: return "Forbidden";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
@@ -159,6 +160,9 @@ private:
     void on_read_error(beast::error_code ec) {
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
+            if (parser_ && parser_->is_header_done() && parser_->get().target().starts_with("/api/"))
+                return write_simple(413, "application/json",
+                                    R"({"error":"too_large","message":"the body is over server.max_body_bytes"})", {});
             return write_simple(413, "application/json",
                                 bayeux::protocol::error_body("413::body_too_large"), {});
         }
@@ -202,6 +206,7 @@ private:
             state_ = state::closed;
             return start_websocket(shard_, std::move(stream_), parser_->release(), std::move(slot_));
         }
+        if (path == "/api/publish") return api_publish(req);
         if (path == "/healthz" && (req.method() == http::verb::get || req.method() == http::verb::head))
             return write_simple(200, "application/json", health_json(ctx_), std::string(no_cache));
         if (bayeux) {
@@ -218,6 +223,21 @@ private:
         if (req.method() == http::verb::get || req.method() == http::verb::head)
             return serve_file(path, req.method() == http::verb::head);
         write_simple(405, "text/plain; charset=utf-8", "Method not allowed\n", "Allow: GET, HEAD\r\n");
+    }
+
+    // The backend's publish API (docs/security.md). Not for browsers: no CORS, a bearer key.
+    void api_publish(http::request<http::string_body>& req) {
+        if (req.method() != http::verb::post)
+            return write_simple(405, "application/json",
+                                R"({"error":"method_not_allowed","message":"use POST"})", "Allow: POST\r\n");
+        if (!ctx_.api_publish)
+            return write_simple(403, "application/json",
+                                R"({"error":"api_disabled","message":"no [api] keys are configured"})",
+                                std::string(no_cache));
+        auto r = ctx_.api_publish(req[http::field::authorization], req.body());
+        std::string h(no_cache);
+        if (r.status == 401) h += "WWW-Authenticate: Bearer realm=\"encke\"\r\n";
+        write_simple(r.status, "application/json", std::move(r.body), h);
     }
 
     void preflight(bool origin_ok) {
@@ -290,6 +310,9 @@ private:
         bayeux::request_context rctx;
         rctx.kind = kind;
         rctx.cookie_sent = !cookie.empty();
+        if (handshake)
+            for (auto& name : ctx_.handshake_headers)
+                if (auto v = req[name]; !v.empty()) rctx.headers.push_back({name, std::string(v)});
         if (!cookie.empty()) {
             rctx.browser_id = std::string(cookie);
         } else if (handshake) {
@@ -607,6 +630,7 @@ void start_http_connection(shard& sh, tcp::socket socket, connection_slot slot) 
 std::string health_json(context& ctx) {
     std::int64_t sessions = 0;
     std::uint64_t published = 0, delivered = 0, expired = 0, overflowed = 0, refused = 0;
+    std::uint64_t handshakes_refused = 0, private_delivered = 0;
     for (auto& s : ctx.shards) {
         auto& st = s->protocol.stats();
         sessions += st.sessions.load(std::memory_order_relaxed);
@@ -615,6 +639,8 @@ std::string health_json(context& ctx) {
         expired += st.sessions_expired.load(std::memory_order_relaxed);
         overflowed += st.sessions_overflowed.load(std::memory_order_relaxed);
         refused += st.refused.load(std::memory_order_relaxed);
+        handshakes_refused += st.handshakes_refused.load(std::memory_order_relaxed);
+        private_delivered += st.private_delivered.load(std::memory_order_relaxed);
     }
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(util::steady::now() - ctx.started);
     std::string j = "{\"status\":\"";
@@ -630,6 +656,9 @@ std::string health_json(context& ctx) {
     j += ",\"messages_refused\":" + std::to_string(refused);
     j += ",\"connections_refused\":" +
          std::to_string(ctx.connections_refused.load(std::memory_order_relaxed));
+    j += ",\"handshakes_refused\":" + std::to_string(handshakes_refused);
+    j += ",\"messages_private\":" + std::to_string(private_delivered);
+    if (ctx.policy_health) j += "," + ctx.policy_health();
     if (ctx.bridges_health) j += ",\"bridges\":" + ctx.bridges_health();
     j += ",\"version\":\"" ENCKE_VERSION "\"}";
     return j;

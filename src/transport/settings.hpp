@@ -20,6 +20,8 @@ struct settings {
     std::size_t ws_max_message_bytes = 1048576;
     std::int64_t ws_idle_timeout_ms = 60000;
     std::vector<std::string> allowed_origins{"*"};
+    // [api] keys: bearer keys accepted by POST /api/publish (none: the API answers 403).
+    std::vector<std::string> api_keys;
 
     bool operator==(const settings&) const = default;
 };

@@ -42,6 +42,16 @@ struct context {
     std::atomic<bool> stopping{false};
     // The broker bridges' part of /healthz (a JSON array), when there are bridges.
     std::function<std::string()> bridges_health;
+    // The application policy's part of /healthz (a JSON object's members), when there is one.
+    std::function<std::string()> policy_health;
+    // Request headers a handshake hands to the policy (the webhook's `headers`).
+    std::vector<std::string> handshake_headers;
+    // POST /api/publish: set by the server; answers a request's body (on the calling shard).
+    struct api_result {
+        int status;
+        std::string body;
+    };
+    std::function<api_result(std::string_view authorization, std::string_view body)> api_publish;
     util::time_point started = util::steady::now();
 
     context(settings h, bayeux::settings b) : http(std::move(h)), bayeux(std::move(b)), files(http.web_root) {}

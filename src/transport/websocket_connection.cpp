@@ -150,6 +150,8 @@ public:
         // Browsers send their cookies with the upgrade: sessions made on this socket then join
         // the browser's other sessions (same shard, same multiple-clients count).
         browser_ = std::string(cookie_value(req[http::field::cookie], ctx_.bayeux.browser_cookie));
+        for (auto& name : ctx_.handshake_headers)
+            if (auto v = req[name]; !v.empty()) headers_.push_back({name, std::string(v)});
         sink_ = std::make_shared<ws_sink>(weak_from_this(), shard_);
         raw_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Server: encke\r\nSec-WebSocket-Accept: ";
@@ -361,8 +363,10 @@ private:
         rctx.out = sink_;
         rctx.browser_id = browser_;
         rctx.cookie_sent = !browser_.empty();
-        for (auto& m : msgs_)
+        for (auto& m : msgs_) {
             if (!m.client_id.empty()) remember(std::string(m.client_id));
+            if (m.channel_ok && m.channel == "/meta/handshake" && rctx.headers.empty()) rctx.headers = headers_;
+        }
         busy_ = true;
         in_dispatch_ = true;
         dispatch_batch(shard_, msgs_, std::move(text), shard_for_browser(browser_, shard_), std::move(rctx),
@@ -480,6 +484,7 @@ private:
     std::shared_ptr<ws_sink> sink_;
     std::vector<std::string> bound_;  // sessions that used this socket
     std::string browser_;             // the browser cookie of the upgrade request, if any
+    std::vector<bayeux::header> headers_;  // the upgrade request's headers a handshake hands on
     std::string raw_, inflight_raw_;  // handshake response and control frames
     std::vector<bayeux::frame> pending_, inflight_;
     std::vector<asio::const_buffer> bufs_;

@@ -6,7 +6,7 @@
 
 #include "server/config.hpp"
 
-namespace encke::server {
+namespace encke::node {
 namespace {
 
 std::string error_of(const std::string& text) {
@@ -133,4 +133,4 @@ INSTANTIATE_TEST_SUITE_P(
 #undef ROUTE
 
 }  // namespace
-}  // namespace encke::server
+}  // namespace encke::node

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-namespace encke::server {
+namespace encke::node {
 namespace {
 
 const std::string example_path = ENCKE_SOURCE_DIR "/encke.toml.example";
@@ -246,4 +246,4 @@ TEST_F(ConfigTest, ValidateChecksCrossFieldRules) {
 }
 
 }  // namespace
-}  // namespace encke::server
+}  // namespace encke::node
