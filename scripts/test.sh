@@ -10,6 +10,8 @@
 #   browser                     node --test tests/browser/       (release binary, headless Chromium)
 #   bridge release, bridge asan node --test tests/bridge/        (real ActiveMQ and RabbitMQ, started
 #                               and stopped by the tests on free loopback ports: scripts/brokers.sh)
+#   embed                       node --test tests/embed/         (cmake --install of the release build,
+#                               examples/embed built against it, run and driven by the CometD client)
 #   bench smoke                 node --test tests/bench/         (encke-bench against the release binary:
 #                               messages arrive, none lost; never a timing)
 #
@@ -35,7 +37,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 ALL_SUITES=("build release" "build asan" "unit release" "unit asan"
             "integration release" "integration asan" "interop" "browser" "bridge release" "bridge asan"
-            "bench smoke")
+            "embed" "bench smoke")
 
 # Which build each suite needs.
 needs() {
@@ -227,6 +229,7 @@ for s in "${selected[@]}"; do
         browser) run_node "$s" tests/browser/ build/release/encke "build release" ;;
         "bridge release") run_node "$s" tests/bridge/ build/release/encke "build release" ;;
         "bridge asan") run_node "$s" tests/bridge/ build/asan/encke "build asan" ;;
+        embed) run_node "$s" tests/embed/ build/release/encke "build release" ;;
         "bench smoke") run_node "$s" tests/bench/ build/release/encke "build release" ;;
     esac
 done
