@@ -109,7 +109,7 @@ struct shard {
     explicit shard(bayeux::settings s = {})
         : proto(s, clock, 0),
           eng({engine::shard_port{[](std::function<void()> f) { f(); }, &proto}}) {
-        engine::engine::bind_thread(0);
+        engine::engine::bind_thread(&eng, 0);
         proto.set_publisher(&eng);
         proto.set_flush_request([this] { ++flush_requests; });
     }

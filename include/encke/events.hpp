@@ -71,7 +71,10 @@ private:
 };
 
 // A subscription (a channel or a wildcard pattern such as "/chat/*", as the client wrote it).
-// Runs after the [[channel]] rules have allowed it.
+// Runs after the [[channel]] rules have allowed it. The hook is also asked about each concrete
+// channel a wildcard subscription would deliver (once per session and channel, the answer is
+// kept): what it refuses by name, no wildcard delivers. So a hook that refuses "/admin/secret"
+// also keeps it out of "/admin/*" and "/**".
 class ENCKE_API subscribe_event {
 public:
     const session_view& session() const noexcept { return session_; }

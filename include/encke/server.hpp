@@ -54,7 +54,8 @@ public:
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
-    // ---- hooks: set before start(); a second call replaces the first (docs: events.hpp) ----
+    // ---- hooks: set before start() (after it, they throw std::logic_error); a second call
+    // replaces the first. What each event offers and the thread rules: events.hpp ----
     void on_handshake(std::function<void(handshake_event&)> hook);
     void on_subscribe(std::function<void(subscribe_event&)> hook);
     void on_publish(std::function<void(publish_event&)> hook);
@@ -68,19 +69,23 @@ public:
     void add_service(std::string channel, std::function<void(service_request&)> handler);
 
     // ---- life ----
-    // Binds the listening socket and starts the threads. Throws encke::error (e.g. the port is
-    // in use). Call once.
+    // Binds the listening socket and starts the threads. Throws encke::error (the port is in use,
+    // a JWT key that does not load, ...). Call once (a second call throws std::logic_error).
+    // Process-wide effects: SIGPIPE is ignored (a peer that went away is an error, not the end of
+    // the process), and spdlog's default logger becomes Encke's "encke" logger at the configured
+    // level unless the program has registered a logger of that name itself.
     void start();
-    // The bound port, after start().
+    // The bound port, while running.
     unsigned short port() const;
     // Blocks until stop() (or a signal, with handle_signals), then stops gracefully: held
     // connects answered, sockets closed within server.shutdown_timeout_ms, threads joined.
     // Starts the server first when start() was not called.
     void run();
-    // Any thread, any time; returns at once.
+    // Any thread, any time (also before start(): run() then returns at once); returns at once.
     void stop();
 
-    // ---- messaging: any thread, after start(); they post work and return at once ----
+    // ---- messaging: any thread while running (between start() and the end of run(); outside
+    // that they throw std::logic_error); they post work and return at once ----
     // Publishes to every subscriber of `channel` (a broadcast channel, no wildcard) as if a
     // client had, with no user attached. Throws std::invalid_argument for a bad channel or when
     // `json` is not one valid JSON value.
@@ -92,7 +97,7 @@ public:
     // The same for one session (by clientId). Returns false when there is no such session.
     bool deliver_to_session(std::string_view session_id, std::string_view channel, std::string_view json);
 
-    // ---- presence: any thread, after start() ----
+    // ---- presence: any thread while running (std::logic_error otherwise); this node only ----
     // The session ids of `user`.
     std::vector<std::string> sessions_of(std::string_view user) const;
     // The sessions whose subscriptions reach `channel` (by name or wildcard; wildcard

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <mutex>
 
@@ -17,13 +18,18 @@ namespace encke {
 struct server::impl {
     node::config cfg;
     node::hooks hooks;
-    std::unique_ptr<node::server> running;
+    std::unique_ptr<node::server> running;  // set by start(), before `started`
     bool handle_signals = true;
-    bool started = false;
+    std::atomic<bool> started{false};        // start() succeeded and run() has not returned
+    std::atomic<bool> stop_requested{false}; // stop() came (possibly before start() or run())
+    std::mutex m;                            // start() against stop() from another thread
 
     node::server& live() const {
-        if (!running || !started) throw std::logic_error("encke::server: call start() first");
+        if (!started.load()) throw std::logic_error("encke::server: not running (call start() first)");
         return *running;
+    }
+    void not_started(const char* what) const {
+        if (running) throw std::logic_error(std::string("encke::server: ") + what + " must come before start()");
     }
 };
 
@@ -75,23 +81,35 @@ server::server(options o) : impl_(std::make_unique<impl>()) {
 }
 
 server::~server() {
-    if (impl_->running && impl_->started) {
+    if (impl_->started.load()) {
         impl_->running->stop();
         impl_->running->run(false);
     }
 }
 
-void server::on_handshake(std::function<void(handshake_event&)> hook) { impl_->hooks.handshake = std::move(hook); }
-void server::on_subscribe(std::function<void(subscribe_event&)> hook) { impl_->hooks.subscribe = std::move(hook); }
-void server::on_publish(std::function<void(publish_event&)> hook) { impl_->hooks.publish = std::move(hook); }
+void server::on_handshake(std::function<void(handshake_event&)> hook) {
+    impl_->not_started("on_handshake");
+    impl_->hooks.handshake = std::move(hook);
+}
+void server::on_subscribe(std::function<void(subscribe_event&)> hook) {
+    impl_->not_started("on_subscribe");
+    impl_->hooks.subscribe = std::move(hook);
+}
+void server::on_publish(std::function<void(publish_event&)> hook) {
+    impl_->not_started("on_publish");
+    impl_->hooks.publish = std::move(hook);
+}
 void server::on_session_added(std::function<void(const session_view&)> hook) {
+    impl_->not_started("on_session_added");
     impl_->hooks.session_added = std::move(hook);
 }
 void server::on_session_removed(std::function<void(const session_view&)> hook) {
+    impl_->not_started("on_session_removed");
     impl_->hooks.session_removed = std::move(hook);
 }
 
 void server::add_service(std::string channel, std::function<void(service_request&)> handler) {
+    impl_->not_started("add_service");
     if (!bayeux::is_valid_channel(channel) || bayeux::is_wildcard(channel) ||
         bayeux::kind_of(channel) != bayeux::channel_kind::service || channel == "/service")
         throw std::invalid_argument("add_service: '" + channel + "' is not a /service/... channel");
@@ -101,29 +119,34 @@ void server::add_service(std::string channel, std::function<void(service_request
 
 void server::start() {
     auto& d = *impl_;
-    if (d.started) throw std::logic_error("encke::server: start() called twice");
+    std::lock_guard lock(d.m);
+    if (d.running) throw std::logic_error("encke::server: start() may be called once");
     ensure_logger(d.cfg.log_level);
     // Writes to a peer that has gone away must be errors, never the end of the process.
     std::signal(SIGPIPE, SIG_IGN);
+    std::unique_ptr<node::server> s;
     try {
-        d.running = std::make_unique<node::server>(d.cfg, d.hooks);
-        d.running->start();
+        s = std::make_unique<node::server>(d.cfg, d.hooks, true);
+        s->start();
     } catch (const std::exception& e) {
-        d.running.reset();
         throw error(e.what());
     }
+    d.running = std::move(s);
+    if (d.stop_requested.load()) d.running->stop();  // stop() came first: run() returns at once
     d.started = true;
 }
 
 unsigned short server::port() const { return impl_->live().port(); }
 
 void server::run() {
-    if (!impl_->started) start();
+    if (!impl_->running) start();
     impl_->running->run(impl_->handle_signals);
     impl_->started = false;
 }
 
 void server::stop() {
+    std::lock_guard lock(impl_->m);
+    impl_->stop_requested = true;
     if (impl_->running) impl_->running->stop();
 }
 

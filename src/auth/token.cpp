@@ -242,10 +242,16 @@ bool valid_user_id(std::string_view user) noexcept {
 }
 
 bool equal_secret(std::string_view a, std::string_view b) noexcept {
-    // The length is not secret (a signature's length is public); the content is.
-    if (a.size() != b.size()) return false;
-    if (a.empty()) return true;
-    return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+    // Compared as SHA-256 digests: the time taken then tells neither the content nor the length
+    // of the secret (an API key's length is as private as the key).
+    std::array<unsigned char, 32> da{}, db{};
+    unsigned int na = 0, nb = 0;
+    if (!EVP_Digest(a.data(), a.size(), da.data(), &na, EVP_sha256(), nullptr) ||
+        !EVP_Digest(b.data(), b.size(), db.data(), &nb, EVP_sha256(), nullptr)) {
+        ERR_clear_error();
+        return false;
+    }
+    return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 std::string issue_token(std::string_view secret, std::string_view user, std::int64_t expires_unix) {

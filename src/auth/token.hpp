@@ -30,7 +30,8 @@ std::optional<std::string> base64url_decode(std::string_view text);
 // letters, digits and `!#$()+-.@_~` (no '/', '*', space, '{' or '}').
 bool valid_user_id(std::string_view user) noexcept;
 
-// Constant-time comparison (for API keys and signatures).
+// Comparison in time that depends on neither secret's content nor length (for API keys and
+// signatures).
 bool equal_secret(std::string_view a, std::string_view b) noexcept;
 
 // "token" mode.

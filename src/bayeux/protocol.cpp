@@ -61,6 +61,8 @@ protocol::protocol(const settings& s, const util::clock& clock, unsigned shard_i
     };
     advice_retry_ = advice(false);
     advice_multiple_ = advice(true);
+    strip_keys_ = settings_.strip_ext_keys;
+    if (!settings_.identity_ext_key.empty()) strip_keys_.push_back(settings_.identity_ext_key);
     next_sweep_ = clock_.now();
 }
 
@@ -238,13 +240,13 @@ void protocol::handshake(const json::message& m, const request_context& ctx, out
             st->result = std::move(r);
             return;
         }
-        if (!st->reply || stopping_) return;
+        if (!st->reply) return;
         st->reply(r.error.empty() ? open_session(a, ctx, std::move(r.user), nullptr)
                                   : refuse_handshake(a, r.error));
     });
     st->inside = false;
     if (!st->result) {
-        st->reply = defer_reply(ctx, out, deferred);
+        st->reply = defer_reply(ctx, out, deferred, [this, a] { return refuse_handshake(a, "503::shutting_down"); });
         return;
     }
     auto& r = *st->result;
@@ -310,13 +312,25 @@ std::string protocol::open_session(const handshake_args& a, const request_contex
 }
 
 std::function<void(std::string)> protocol::defer_reply(const request_context& ctx, outcome& out,
-                                                        std::shared_ptr<deferred_replies>& deferred) {
+                                                        std::shared_ptr<deferred_replies>& deferred,
+                                                        std::function<std::string()> fallback) {
     if (!ctx.out) return [](std::string) {};
+    // Remembered until answered, so that a stopping server answers it (shutdown()) instead of
+    // leaving the client waiting for a reply that will never come.
+    auto p = std::make_shared<pending_reply>();
+    p->fallback = std::move(fallback);
+    pending_.push_back(p);
+    auto once = [p](std::string reply) {
+        if (p->done) return;
+        p->done = true;
+        p->fill(std::move(reply));
+    };
     if (ctx.out->persistent()) {
         // WebSocket: the reply is a frame of its own, whenever it comes.
-        return [sink = ctx.out](std::string reply) {
+        p->fill = [sink = ctx.out](std::string reply) {
             if (sink->open()) sink->send({make_frame(std::move(reply))});
         };
+        return once;
     }
     // HTTP: the whole response waits; the reply keeps its place in it.
     if (!deferred) {
@@ -326,10 +340,13 @@ std::function<void(std::string)> protocol::defer_reply(const request_context& ct
     std::size_t place = out.parts.size();
     out.parts.push_back(nullptr);
     ++deferred->waiting;
-    return [d = deferred, place](std::string reply) {
+    // Never called before handle() has moved the response into `d` (every late answer is posted
+    // back to this shard, or comes from the next loop turn).
+    p->fill = [d = deferred, place](std::string reply) {
         d->parts[place] = make_frame(std::move(reply));
         if (--d->waiting == 0 && d->released && d->out->open()) d->out->send(std::move(d->parts));
     };
+    return once;
 }
 
 void protocol::connect(const json::message& m, const request_context& ctx, bool alone,
@@ -507,6 +524,9 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
     } else if (!m.subscription_ok) {
         error = "403::subscription_invalid";
     } else {
+        // Every entry is judged before any is applied: a refused one leaves the session as it was
+        // (the reply says successful:false for the whole message).
+        std::vector<std::string_view> apply;
         for (auto sub : m.subscriptions) {
             if (!is_valid_channel(sub)) {
                 error = "405::channel_invalid";
@@ -519,15 +539,11 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
                 break;
             }
             if (kind == channel_kind::service) continue;  // a successful no-op (CometD)
-            if (unsubscribe) {
-                auto it = s.subscriptions.find(std::string(sub));
-                if (it != s.subscriptions.end()) {
-                    index_.remove(sub, &s);
-                    s.subscriptions.erase(it);
-                    if (policy_) policy_->unsubscribed(info(s), sub);
-                }
-            } else if (!s.subscriptions.contains(std::string(sub))) {
-                if (s.subscriptions.size() >= settings_.max_subscriptions_per_session) {
+            bool has = s.subscriptions.contains(std::string(sub));
+            bool twice = std::find(apply.begin(), apply.end(), sub) != apply.end();
+            if (unsubscribe ? !has || twice : has || twice) continue;
+            if (!unsubscribe) {
+                if (s.subscriptions.size() + apply.size() >= settings_.max_subscriptions_per_session) {
                     error = "403::too_many_subscriptions";
                     break;
                 }
@@ -538,9 +554,20 @@ void protocol::subscribe(const json::message& m, session& s, bool unsubscribe, o
                         break;
                     }
                 }
-                s.subscriptions.emplace(sub);
-                index_.add(sub, &s);
-                if (policy_) policy_->subscribed(info(s), sub);
+            }
+            apply.push_back(sub);
+        }
+        if (error.empty()) {
+            for (auto sub : apply) {
+                if (unsubscribe) {
+                    index_.remove(sub, &s);
+                    s.subscriptions.erase(std::string(sub));
+                    if (policy_) policy_->unsubscribed(info(s), sub);
+                } else {
+                    s.subscriptions.emplace(sub);
+                    index_.add(sub, &s);
+                    if (policy_) policy_->subscribed(info(s), sub);
+                }
             }
         }
     }
@@ -614,7 +641,7 @@ void protocol::publish(const json::message& m, session& s, const request_context
         st->inside = false;
         if (handled) {
             if (st->reply) out.parts.push_back(make_frame(std::move(*st->reply)));
-            else st->later = defer_reply(ctx, out, deferred);
+            else st->later = defer_reply(ctx, out, deferred, [f = error_reply(reply_head(m, ch, false), "503::shutting_down")] { return f; });
             return;
         }
     }
@@ -625,7 +652,8 @@ void protocol::publish(const json::message& m, session& s, const request_context
         std::string failed = reply_head(m, ch, false);
         std::size_t mark = out.parts.size();
         auto was_deferred = deferred;
-        auto reply = defer_reply(ctx, out, deferred);
+        auto reply = defer_reply(ctx, out, deferred,
+                                 [f = error_reply(reply_head(m, ch, false), "503::broker_unavailable")] { return f; });
         auto* counters = &stats_;
         if (forwarder_->forward(ch, data, [ok = std::move(ok), failed = std::move(failed), reply,
                                            counters](std::string_view error) {
@@ -636,6 +664,7 @@ void protocol::publish(const json::message& m, session& s, const request_context
             return;
         }
         // No route takes the channel: give the reserved place back.
+        pending_.back()->done = true;
         if (out.parts.size() > mark) {
             out.parts.resize(mark);
             if (deferred && --deferred->waiting == 0 && !was_deferred) deferred.reset();
@@ -677,9 +706,7 @@ void protocol::append_delivery_ext(std::string& d, std::string_view ext, std::st
         bool maybe_identity = !key.empty() && (ext.find(key) != std::string_view::npos ||
                                                ext.find('\\') != std::string_view::npos);
         if (maybe_identity || !settings_.strip_ext_keys.empty()) {
-            auto keys = settings_.strip_ext_keys;
-            if (!key.empty()) keys.push_back(key);
-            stripped = json::without_keys(ext, keys);
+            stripped = json::without_keys(ext, strip_keys_);
             kept = stripped;
         }
     }
@@ -715,7 +742,7 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
         if (s->fanout_epoch == epoch || s->doomed) return;
         // A wildcard never reaches a channel its session could not subscribe to by name (not
         // marked as served: the same session may also hold an exact subscription).
-        if (filter && pattern.back() == '*' && !policy_->may_receive(info(*s), channel)) return;
+        if (filter && pattern.back() == '*' && !receives(*s, channel)) return;
         s->fanout_epoch = epoch;
         if (skip_origin && s->id() == origin) return;
         enqueue(*s, message);
@@ -726,6 +753,18 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
         flush_requested_ = true;
         request_flush_();
     }
+}
+
+bool protocol::receives(session& s, std::string_view channel) {
+    // The policy's answer per session and channel is kept (bounded): an application hook is then
+    // asked once, not once per message.
+    if (!s.receive_verdicts) s.receive_verdicts = std::make_unique<session::verdicts>();
+    auto& v = *s.receive_verdicts;
+    if (auto it = v.find(channel); it != v.end()) return it->second;
+    if (v.size() >= 256) v.clear();
+    bool ok = policy_->may_receive(info(s), channel);
+    v.emplace(std::string(channel), ok);
+    return ok;
 }
 
 void protocol::enqueue(session& s, const frame& message) {
@@ -793,6 +832,7 @@ void protocol::tick() {
     }
     if (now < next_sweep_) return;
     next_sweep_ = now + util::millis(1000);
+    std::erase_if(pending_, [](const auto& p) { return p->done; });
     std::vector<session_ptr> expired;
     for (auto& [id, s] : sessions_)
         if (!s->held && s->expires_at <= now) expired.push_back(s);
@@ -832,6 +872,15 @@ void protocol::detach(std::string_view client_id, const sink* gone) {
 void protocol::shutdown() {
     stopping_ = true;  // from now on connects are answered at once
     for (auto& [id, s] : sessions_) complete_held(*s, end_reason::shutdown);
+    // Replies still waiting for a webhook, a handler or a broker: answered now, with a 503 the
+    // client retries against the next process.
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& p : pending) {
+        if (p->done) continue;
+        p->done = true;
+        p->fill(p->fallback ? p->fallback() : std::string());
+    }
 }
 
 }  // namespace encke::bayeux

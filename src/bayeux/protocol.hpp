@@ -143,8 +143,16 @@ private:
     std::string refuse_handshake(const handshake_args& a, std::string_view error);
     // A reply that will be known later (a webhook, a broker, a service handler): reserves its place
     // and returns how to fill it, on this shard's thread.
+    // `fallback` makes the reply a stopping server sends instead.
     std::function<void(std::string)> defer_reply(const request_context& ctx, outcome& out,
-                                                 std::shared_ptr<deferred_replies>& deferred);
+                                                 std::shared_ptr<deferred_replies>& deferred,
+                                                 std::function<std::string()> fallback);
+    struct pending_reply {
+        std::function<void(std::string)> fill;
+        std::function<std::string()> fallback;
+        bool done = false;
+    };
+    bool receives(session& s, std::string_view channel);
     static session_info info(const session& s) noexcept { return {s.id(), s.user, s.kind}; }
     void connect(const json::message& m, const request_context& ctx, bool alone, outcome& out);
     void subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out);
@@ -196,6 +204,8 @@ private:
     std::vector<hold_timer> timers_;  // min-heap on deadline; stale entries skipped by generation
     util::time_point next_sweep_{};
 
+    std::vector<std::shared_ptr<pending_reply>> pending_;  // deferred replies not yet answered
+    std::vector<std::string> strip_keys_;  // strip_ext_keys and the identity key
     std::string advice_retry_;     // {"reconnect":"retry",...} for handshake and connect replies
     std::string advice_multiple_;  // the multiple-clients variant
     counters stats_;

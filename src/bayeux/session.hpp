@@ -5,11 +5,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "bayeux/sink.hpp"
 #include "util/clock.hpp"
+#include "util/string_hash.hpp"
 
 namespace encke::bayeux {
 
@@ -91,6 +93,10 @@ public:
     bool dirty = false;                        // in the protocol's flush list
     bool doomed = false;                       // queued for removal (outbound queue over its bound)
     bool removed = false;                      // no longer in the protocol's session map
+    // Wildcard deliveries the policy was asked about: channel → may receive (allocated on the
+    // first such question only).
+    using verdicts = std::unordered_map<std::string, bool, util::string_hash, std::equal_to<>>;
+    std::unique_ptr<verdicts> receive_verdicts;
 
     // Something to write: new messages, or in ack mode ones not yet acknowledged.
     bool has_deliverable() const noexcept { return !queue.empty(); }

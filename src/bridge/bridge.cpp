@@ -269,7 +269,7 @@ bool bridges::forward(std::string_view channel, std::string_view data,
             if (r.dir != direction::outbound) continue;
             auto dest = destination_for(r, channel);
             if (!dest) continue;
-            int shard = engine::engine::current_shard();
+            int shard = engine_.current_shard();
             send_options o;
             o.persistent = r.persistent;
             b->conn->send(std::move(*dest), std::string(data), std::move(o),

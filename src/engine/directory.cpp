@@ -13,8 +13,8 @@ void directory::add_session(std::string_view id, std::string_view user) {
     sessions_.emplace(std::string(id), std::string(user));
     if (user.empty()) return;
     auto it = users_.find(user);
-    if (it == users_.end()) it = users_.emplace(std::string(user), std::vector<std::string>{}).first;
-    it->second.emplace_back(id);
+    if (it == users_.end()) it = users_.emplace(std::string(user), id_set{}).first;
+    it->second.emplace(id);
 }
 
 void directory::remove_session(std::string_view id, std::string_view user) {
@@ -23,16 +23,12 @@ void directory::remove_session(std::string_view id, std::string_view user) {
     if (user.empty()) return;
     auto it = users_.find(user);
     if (it == users_.end()) return;
-    auto& v = it->second;
-    auto pos = std::find(v.begin(), v.end(), id);
-    if (pos != v.end()) {
-        *pos = std::move(v.back());
-        v.pop_back();
-    }
-    if (v.empty()) users_.erase(it);
+    if (auto pos = it->second.find(id); pos != it->second.end()) it->second.erase(pos);
+    if (it->second.empty()) users_.erase(it);
 }
 
 void directory::subscribe(std::string_view id, std::string_view user, std::string_view subscription) {
+    if (!track_) return;
     std::unique_lock lock(m_);
     auto it = subscriptions_.find(subscription);
     if (it == subscriptions_.end()) it = subscriptions_.emplace(std::string(subscription), id_map{}).first;
@@ -40,6 +36,7 @@ void directory::subscribe(std::string_view id, std::string_view user, std::strin
 }
 
 void directory::unsubscribe(std::string_view id, std::string_view subscription) {
+    if (!track_) return;
     std::unique_lock lock(m_);
     auto it = subscriptions_.find(subscription);
     if (it == subscriptions_.end()) return;
@@ -51,7 +48,7 @@ std::vector<std::string> directory::sessions_of(std::string_view user) const {
     std::shared_lock lock(m_);
     auto it = users_.find(user);
     if (it == users_.end()) return {};
-    return it->second;
+    return {it->second.begin(), it->second.end()};
 }
 
 std::vector<session_entry> directory::subscribers_of(std::string_view channel) const {

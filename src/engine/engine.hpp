@@ -18,9 +18,11 @@ struct shard_port {
 
 class engine : public bayeux::publisher {
 public:
-    // Marks the calling thread as shard `index` (so work for it runs inline, not posted).
-    static void bind_thread(int index) noexcept;
-    static int current_shard() noexcept;
+    // Marks the calling thread as shard `index` of `owner` (so work for it runs inline, not posted).
+    static void bind_thread(const engine* owner, int index) noexcept;
+    // The shard of THIS engine that the calling thread runs, or -1 (another engine's shard, when
+    // a process embeds two servers, counts as none).
+    int current_shard() const noexcept;
 
     // Messages from outside the protocol (a broker bridge), callable from any thread: in order,
     // with one hand-over per shard. `accepted` runs (on some shard's thread) once every shard of

@@ -8,6 +8,7 @@
 
 #include "bayeux/policy.hpp"
 #include "encke/events.hpp"
+#include "server/post_gate.hpp"
 
 namespace encke::detail {
 
@@ -15,9 +16,12 @@ namespace encke::detail {
 // last copy gone without an answer fails the request.
 struct responder_state {
     std::function<void(std::string_view error, std::string_view data)> done;  // on `shard` only
-    std::function<void(unsigned, std::function<void()>)> post_to;
+    std::shared_ptr<node::post_gate> gate;
     unsigned shard = 0;
     std::atomic<bool> answered{false};
+    // True while the handler of this request runs: an answer given then (on the shard) goes into
+    // the reply being built. Any other answer is posted, to arrive once that reply is complete.
+    std::atomic<bool> in_handler{false};
 
     void answer(std::string error, std::string data);
     ~responder_state();

@@ -2,7 +2,6 @@
 #include <strings.h>
 
 #include "auth/token.hpp"
-#include "engine/engine.hpp"
 #include "json/values.hpp"
 #include "server/event_access.hpp"
 
@@ -49,11 +48,12 @@ namespace detail {
 
 void responder_state::answer(std::string error, std::string data) {
     if (answered.exchange(true)) return;
-    if (engine::engine::current_shard() == static_cast<int>(shard)) {
+    if (in_handler.load() && gate->on_shard(shard)) {
         done(error, data);
         return;
     }
-    post_to(shard, [d = done, error = std::move(error), data = std::move(data)] { d(error, data); });
+    // Dropped once the server has stopped (its pending replies were answered at shutdown).
+    gate->post(shard, [d = done, error = std::move(error), data = std::move(data)] { d(error, data); });
 }
 
 responder_state::~responder_state() {

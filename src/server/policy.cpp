@@ -42,6 +42,8 @@ const char* mode_name(auth::mode m) {
 
 }  // namespace
 
+constexpr std::size_t max_webhook_ext = 16 * 1024;
+
 std::string refusal(std::string_view reason) {
     std::string r = "403::";
     r += reason.empty() ? std::string_view("refused") : reason.substr(0, 100);
@@ -49,11 +51,11 @@ std::string refusal(std::string_view reason) {
 }
 
 app_policy::app_policy(const auth::settings& s, hooks h, engine::directory& dir,
-                       std::function<void(unsigned, std::function<void()>)> post_to)
+                       std::shared_ptr<post_gate> gate)
     : settings_(s),
       hooks_(std::move(h)),
       dir_(dir),
-      post_to_(std::move(post_to)),
+      gate_(std::move(gate)),
       rules_(s.rules, s.default_subscribe, s.default_publish) {
     if (s.kind == auth::mode::jwt) jwt_ = std::make_unique<auth::jwt_verifier>(s);
     if (s.kind == auth::mode::webhook)
@@ -90,6 +92,8 @@ void app_policy::handshake(const bayeux::handshake_request& r,
                            std::function<void(bayeux::handshake_result)> done) {
     if (settings_.kind == auth::mode::none) return finish_handshake(r, {true, {}, {}}, done);
     if (settings_.kind == auth::mode::webhook) {
+        // The whole ext goes to the application and into the cache: a bound keeps both small.
+        if (r.ext.size() > max_webhook_ext) return finish_handshake(r, {false, {}, "400::ext_too_large"}, done);
         std::string body = "{\"ext\":";
         body += r.ext.empty() ? std::string_view("null") : r.ext;
         body += ",\"headers\":{";
@@ -111,7 +115,7 @@ void app_policy::handshake(const bayeux::handshake_request& r,
         };
         auto c = std::make_shared<copy>(copy{std::string(r.ext), {r.headers.begin(), r.headers.end()}, r.kind, r.shard});
         webhook_->check(std::move(body), [this, c, done = std::move(done)](auth::verdict v) mutable {
-            post_to_(c->shard, [this, c, v = std::move(v), done = std::move(done)]() mutable {
+            gate_->post(c->shard, [this, c, v = std::move(v), done = std::move(done)]() mutable {
                 bayeux::handshake_request again{c->ext, c->headers, c->kind, c->shard};
                 finish_handshake(again, std::move(v), done);
             });
@@ -176,7 +180,22 @@ std::string app_policy::subscribe(const bayeux::session_info& s, std::string_vie
 }
 
 bool app_policy::may_receive(const bayeux::session_info& s, std::string_view channel) {
-    return rules_.may_subscribe(s.user, channel);
+    if (!rules_.open() && !rules_.may_subscribe(s.user, channel)) return false;
+    if (!hooks_.subscribe) return true;
+    // The application's subscribe hook, asked about the concrete channel (the protocol asks once
+    // per session and channel): what it would refuse by name, no wildcard delivers.
+    subscribe_event e;
+    detail::event_access::init(e, view(s), channel);
+    try {
+        hooks_.subscribe(e);
+    } catch (const std::exception& x) {
+        hook_failed("subscribe", x.what());
+        return false;
+    } catch (...) {
+        hook_failed("subscribe", "an exception that is not a std::exception");
+        return false;
+    }
+    return !detail::event_access::refused(e);
 }
 
 std::string app_policy::publish(const bayeux::session_info& s, std::string_view channel,
@@ -206,8 +225,9 @@ bool app_policy::service(const bayeux::session_info& s, std::string_view channel
     int shard = bayeux::protocol::shard_of(s.id);
     auto st = std::make_shared<detail::responder_state>();
     st->done = std::move(done);
-    st->post_to = post_to_;
+    st->gate = gate_;
     st->shard = shard < 0 ? 0u : static_cast<unsigned>(shard);
+    st->in_handler = true;
     {
         // The request and the responders the handler keeps own the state; when the last goes
         // unanswered, the client is told (responder_state's destructor).
@@ -223,6 +243,9 @@ bool app_policy::service(const bayeux::session_info& s, std::string_view channel
             st->answer("500::hook_failed", {});
         }
     }
+    // Nobody kept a responder: the request is answered now (500::no_reply, by the state's
+    // destructor, into this reply). Otherwise a later answer is posted back to this shard.
+    if (st.use_count() > 1) st->in_handler = false;
     st.reset();
     return true;
 }

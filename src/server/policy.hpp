@@ -14,6 +14,7 @@
 #include "bayeux/policy.hpp"
 #include "encke/events.hpp"
 #include "engine/directory.hpp"
+#include "server/post_gate.hpp"
 #include "util/string_hash.hpp"
 
 namespace encke::node {
@@ -35,10 +36,9 @@ struct hooks {
 
 class app_policy final : public bayeux::policy {
 public:
-    // `post_to(shard, f)` runs f on that shard's thread. Throws std::invalid_argument with a
-    // one-line reason (a JWT key that does not load, a bad webhook URL).
-    app_policy(const auth::settings& s, hooks h, engine::directory& dir,
-               std::function<void(unsigned, std::function<void()>)> post_to);
+    // `gate` leads back onto the shards. Throws std::invalid_argument with a one-line reason (a
+    // JWT key that does not load, a bad webhook URL).
+    app_policy(const auth::settings& s, hooks h, engine::directory& dir, std::shared_ptr<post_gate> gate);
     ~app_policy() override;
 
     void start();  // the webhook's thread, when there is one
@@ -49,7 +49,8 @@ public:
     void handshake(const bayeux::handshake_request& r,
                    std::function<void(bayeux::handshake_result)> done) override;
     std::string subscribe(const bayeux::session_info& s, std::string_view subscription) override;
-    bool filters_wildcards() const noexcept override { return !rules_.open(); }
+    // Rules or an application subscribe hook: both are asked about wildcard deliveries.
+    bool filters_wildcards() const noexcept override { return !rules_.open() || hooks_.subscribe; }
     bool may_receive(const bayeux::session_info& s, std::string_view channel) override;
     std::string publish(const bayeux::session_info& s, std::string_view channel, std::string_view data,
                         std::string& replacement) override;
@@ -69,7 +70,7 @@ private:
     auth::settings settings_;
     hooks hooks_;
     engine::directory& dir_;
-    std::function<void(unsigned, std::function<void()>)> post_to_;
+    std::shared_ptr<post_gate> gate_;
     auth::rules rules_;
     std::unique_ptr<auth::jwt_verifier> jwt_;
     std::unique_ptr<auth::webhook> webhook_;

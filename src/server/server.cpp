@@ -32,6 +32,7 @@ struct server::impl {
     std::unique_ptr<transport::listener> listener;
     std::unique_ptr<bridge::bridges> bridges;
     engine::directory directory;
+    std::shared_ptr<post_gate> gate;
     std::unique_ptr<app_policy> policy;
     std::vector<std::thread> threads;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -73,7 +74,7 @@ bayeux::frame delivery(std::string_view channel, std::string_view data) {
 
 }  // namespace
 
-server::server(config c, hooks h) : impl_(std::make_unique<impl>(std::move(c))) {
+server::server(config c, hooks h, bool track_presence) : impl_(std::make_unique<impl>(std::move(c))) {
     auto& d = *impl_;
     unsigned n = d.cfg.threads ? d.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     n = std::min(n, 36u);
@@ -86,11 +87,10 @@ server::server(config c, hooks h) : impl_(std::make_unique<impl>(std::move(c))) 
     }
     d.ctx.engine = std::make_unique<engine::memory_engine>(std::move(ports));
     for (auto& sh : d.ctx.shards) sh->protocol.set_publisher(d.ctx.engine.get());
+    d.gate = std::make_shared<post_gate>(d.ctx.engine.get());
+    d.directory.track_subscriptions(track_presence);
     try {
-        d.policy = std::make_unique<app_policy>(d.cfg.auth, std::move(h), d.directory,
-                                                [e = d.ctx.engine.get()](unsigned i, std::function<void()> f) {
-                                                    e->post_to(i, std::move(f));
-                                                });
+        d.policy = std::make_unique<app_policy>(d.cfg.auth, std::move(h), d.directory, d.gate);
     } catch (const std::invalid_argument& e) {
         throw config_error(std::string("auth: ") + e.what());
     }
@@ -117,6 +117,7 @@ server::~server() {
         stop();
         run(false);
     }
+    impl_->gate->close();
 }
 
 void server::start() {
@@ -141,8 +142,8 @@ void server::start() {
     for (auto& sh : d.ctx.shards) {
         auto* s = sh.get();
         asio::post(s->ioc, [s] { s->start(); });
-        d.threads.emplace_back([s] {
-            engine::engine::bind_thread(static_cast<int>(s->index));
+        d.threads.emplace_back([s, e = d.ctx.engine.get()] {
+            engine::engine::bind_thread(e, static_cast<int>(s->index));
             s->ioc.run();
         });
     }
@@ -194,6 +195,8 @@ void server::run(bool signals) {
     for (auto& sh : d.ctx.shards) sh->ioc.stop();
     for (auto& t : d.threads) t.join();
     d.threads.clear();
+    // Answers from other threads (a webhook, an application's deferred reply) go nowhere now.
+    d.gate->close();
     spdlog::info("stopped");
 }
 

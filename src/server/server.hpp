@@ -16,7 +16,9 @@ namespace encke::node {
 class server {
 public:
     // Throws config_error with a one-line reason (e.g. a JWT key that does not load).
-    explicit server(config c, hooks h = {});
+    // `track_presence`: keep the subscribers of each channel for directory().subscribers_of()
+    // (the embedding API does; `encke serve` has no use for it and saves the memory).
+    explicit server(config c, hooks h = {}, bool track_presence = false);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;

@@ -606,7 +606,7 @@ private:
 };
 
 void http_sink::send(std::vector<bayeux::frame> parts) {
-    if (engine::engine::current_shard() == static_cast<int>(home_.index)) {
+    if (home_.ctx.engine->current_shard() == static_cast<int>(home_.index)) {
         if (auto conn = conn_.lock()) conn->complete_held(this, std::move(parts));
         return;
     }

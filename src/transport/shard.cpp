@@ -38,7 +38,7 @@ void shard::shutdown() {
 }
 
 void shard::run_here(std::function<void()> f) {
-    if (engine::engine::current_shard() == static_cast<int>(index)) f();
+    if (ctx.engine->current_shard() == static_cast<int>(index)) f();
     else asio::post(ioc, std::move(f));
 }
 

@@ -506,7 +506,7 @@ private:
 };
 
 void ws_sink::send(std::vector<bayeux::frame> parts) {
-    if (engine::engine::current_shard() == static_cast<int>(home_.index)) {
+    if (home_.ctx.engine->current_shard() == static_cast<int>(home_.index)) {
         if (auto conn = conn_.lock()) conn->enqueue(parts);
         return;
     }
