@@ -85,7 +85,8 @@ public:
     void stop();
 
     // ---- messaging: any thread while running (between start() and the end of run(); outside
-    // that they throw std::logic_error); they post work and return at once ----
+    // that they throw std::logic_error). They never block: the work for other threads is posted
+    // (on one of the server's own threads, that thread's share is done inline) ----
     // Publishes to every subscriber of `channel` (a broadcast channel, no wildcard) as if a
     // client had, with no user attached. Throws std::invalid_argument for a bad channel or when
     // `json` is not one valid JSON value.
@@ -101,7 +102,8 @@ public:
     // The session ids of `user`.
     std::vector<std::string> sessions_of(std::string_view user) const;
     // The sessions whose subscriptions reach `channel` (by name or wildcard; wildcard
-    // subscribers that the [[channel]] rules keep out are left out), each once.
+    // subscribers that the [[channel]] rules keep out are left out — the on_subscribe hook is
+    // not asked here), each once.
     std::vector<session_info> subscribers_of(std::string_view channel) const;
 
 private:

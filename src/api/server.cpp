@@ -44,8 +44,9 @@ void check_message(std::string_view channel, std::string_view json, bool service
     if (!json::is_valid_value(json)) throw std::invalid_argument("the message data is not one valid JSON value");
 }
 
-// One process-wide logger named "encke", created on first use (the application may have set up
-// spdlog's default logger already: then it is kept).
+// Encke logs through spdlog's logger named "encke": created on first use and made the default
+// logger, unless the program has registered a logger of that name itself (then that one is used
+// as it is).
 void ensure_logger(const std::string& level) {
     static std::once_flag once;
     std::call_once(once, [] {

@@ -188,6 +188,12 @@ int main(int argc, char** argv) {
     pub->add_option("--user", pr.user,
                     "With --key: deliver to every session of this user id only (not to the channel's "
                     "subscribers)");
+    auto* token_opt = pub->add_option("--token", pr.token,
+                                      "Without --key: handshake with this token or JWT (see encke token) in ext, "
+                                      "for a server with [auth] mode token or jwt");
+    pub->add_option("--token-field", pr.token_field, "The handshake ext member for --token ([auth] ext_field)")
+        ->needs(token_opt);
+    token_opt->excludes(key_opt);
 
     token_options tk;
     auto* tok = app.add_subcommand("token", "Print a signed token (or JWT) for a user, to test [auth] mode token or jwt");

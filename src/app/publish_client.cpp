@@ -201,8 +201,15 @@ int publish(const publish_request& r) {
     if (r.use_api) return publish_api(r, std::move(e));
     client c{e.host, e.port, e.target, {}, std::chrono::milliseconds(r.timeout_ms), {}};
     try {
-        auto hs = c.post(R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",)"
-                         R"("supportedConnectionTypes":["long-polling"],"id":"1"}])");
+        std::string handshake = R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",)"
+                                R"("supportedConnectionTypes":["long-polling"],"id":"1")";
+        if (!r.token.empty()) {
+            handshake += ",\"ext\":{";
+            json::append_key(handshake, r.token_field);
+            json::append_string(handshake, r.token);
+            handshake += '}';
+        }
+        auto hs = c.post(handshake + "}]");
         if (parser.parse(hs, msgs) != json::parse_error::none || msgs.empty() || !successful(msgs[0])) {
             std::cerr << "encke publish: handshake refused: " << hs << "\n";
             return 1;

@@ -14,6 +14,10 @@ struct publish_request {
     // api only: deliver to every session of this user id, whatever their subscriptions, instead
     // of to the channel's subscribers ("" for a broadcast).
     std::string user;
+    // Bayeux only: the handshake carries ext {"<token_field>": token}, for a server with
+    // [auth] mode token or jwt (the message is then published as that token's user).
+    std::string token;
+    std::string token_field = "token";
     int timeout_ms = 10000;
 };
 

@@ -24,8 +24,9 @@ struct settings {
     mode kind = mode::none;
     // The handshake `ext` member that carries the token or JWT (a JSON string).
     std::string ext_field = "token";
-    // token / jwt / webhook: a handshake without credentials still gets a session, with no user
-    // (channel rules then decide what it may do). Off: it is refused with 403::token_missing.
+    // token / jwt: a handshake without credentials still gets a session, with no user (channel
+    // rules then decide what it may do). Off: it is refused with 403::token_missing. (In webhook
+    // mode the application decides: it answers 200 {} for an anonymous session.)
     bool allow_anonymous = false;
     // token and jwt HS256: the shared secret (from `secret` or `secret_file`).
     std::string secret;

@@ -262,10 +262,11 @@ std::string protocol::refuse_handshake(const handshake_args& a, std::string_view
     std::string r = reply_head(m, "/meta/handshake", false);
     r += ",\"error\":";
     json::append_string(r, error);
-    // A refusal stands (403: the credentials will not get better by retrying); an unavailable
-    // authenticator (5xx) is worth another try after a pause.
-    r += error.starts_with("5") ? R"(,"advice":{"reconnect":"handshake","interval":2000})"
-                                : R"(,"advice":{"reconnect":"none"})";
+    // A refusal stands (403: the credentials will not get better by retrying, and a hook that
+    // failed would most likely fail again); an unavailable authenticator or a stopping server
+    // (503) is worth another try after a pause.
+    r += error.starts_with("503") ? R"(,"advice":{"reconnect":"handshake","interval":2000})"
+                                  : R"(,"advice":{"reconnect":"none"})";
     r += '}';
     return r;
 }

@@ -4,6 +4,7 @@
 #include "auth/token.hpp"
 #include "json/values.hpp"
 #include "server/event_access.hpp"
+#include "server/policy.hpp"
 
 namespace encke {
 
@@ -37,7 +38,7 @@ void responder::reply(std::string json) const {
 }
 
 void responder::fail(std::string reason) const {
-    if (state_) state_->answer("403::" + reason.substr(0, 100), {});
+    if (state_) state_->answer(node::refusal(reason), {});
 }
 
 void service_request::reply(std::string json) { responder_.reply(std::move(json)); }

@@ -8,6 +8,9 @@
 
 #include <sys/resource.h>
 
+#include <strings.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -97,6 +100,13 @@ server::server(config c, hooks h, bool track_presence) : impl_(std::make_unique<
     for (auto& sh : d.ctx.shards) sh->protocol.set_policy(d.policy.get());
     d.ctx.policy_health = [p = d.policy.get()] { return p->health_json(); };
     d.ctx.handshake_headers = d.cfg.auth.webhook_headers;
+    bool any_origin = std::find(d.cfg.http.allowed_origins.begin(), d.cfg.http.allowed_origins.end(), "*") !=
+                      d.cfg.http.allowed_origins.end();
+    for (auto& h : d.cfg.auth.webhook_headers)
+        if (any_origin && (h.size() == 6 && ::strncasecmp(h.c_str(), "cookie", 6) == 0))
+            spdlog::warn("auth: webhook_headers passes the Cookie header on while cors.allowed_origins is \"*\": "
+                         "any web site can then handshake as a signed-in visitor of yours; list your origins "
+                         "in cors.allowed_origins (docs/security.md)");
     if (!d.cfg.http.api_keys.empty())
         d.ctx.api_publish = [this](std::string_view authorization, std::string_view body) {
             return api_publish(authorization, body);
@@ -201,6 +211,7 @@ void server::run(bool signals) {
 }
 
 void server::publish(std::string_view channel, std::string_view data) {
+    impl_->ctx.published_by_server.fetch_add(1, std::memory_order_relaxed);
     impl_->ctx.engine->publish(channel, delivery(channel, data), {});
 }
 
@@ -254,8 +265,12 @@ transport::context::api_result server::api_publish(std::string_view authorizatio
         std::string where = parsed.items.size() > 1 ? "message " + std::to_string(i) + ": " : "";
         if (!bayeux::is_valid_channel(it.channel) || bayeux::is_wildcard(it.channel))
             return {400, api_error("channel_invalid", where + "'" + it.channel + "' is not a channel one can publish to")};
-        if (bayeux::kind_of(it.channel) != bayeux::channel_kind::broadcast)
-            return {403, api_error("channel_forbidden", where + "/meta and /service channels are the protocol's")};
+        // A private delivery may use a service channel (as deliver_to_user in C++ may); a
+        // broadcast may not, and /meta is the protocol's own.
+        auto kind = bayeux::kind_of(it.channel);
+        if (kind == bayeux::channel_kind::meta || (kind == bayeux::channel_kind::service && !it.user))
+            return {403, api_error("channel_forbidden",
+                                   where + "/meta channels are the protocol's; /service channels take only {user,...} deliveries")};
         if (it.user && !auth::valid_user_id(*it.user))
             return {400, api_error("user_invalid", where + "'" + *it.user + "' is not a valid user id")};
     }

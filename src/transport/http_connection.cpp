@@ -160,7 +160,9 @@ private:
     void on_read_error(beast::error_code ec) {
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
-            if (parser_ && parser_->is_header_done() && parser_->get().target().starts_with("/api/"))
+            // A Content-Length over the limit ends the parse inside the header, after the request
+            // line: the target is known either way.
+            if (parser_ && parser_->get().target().starts_with("/api/"))
                 return write_simple(413, "application/json",
                                     R"({"error":"too_large","message":"the body is over server.max_body_bytes"})", {});
             return write_simple(413, "application/json",
@@ -642,6 +644,7 @@ std::string health_json(context& ctx) {
         handshakes_refused += st.handshakes_refused.load(std::memory_order_relaxed);
         private_delivered += st.private_delivered.load(std::memory_order_relaxed);
     }
+    published += ctx.published_by_server.load(std::memory_order_relaxed);
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(util::steady::now() - ctx.started);
     std::string j = "{\"status\":\"";
     j += ctx.stopping ? "stopping" : "ok";

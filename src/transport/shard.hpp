@@ -39,6 +39,8 @@ struct context {
     std::unique_ptr<engine::engine> engine;
     std::atomic<std::int64_t> connections{0};
     std::atomic<std::uint64_t> connections_refused{0};
+    // Broadcasts the server itself made (POST /api/publish, the C++ API's publish()).
+    std::atomic<std::uint64_t> published_by_server{0};
     std::atomic<bool> stopping{false};
     // The broker bridges' part of /healthz (a JSON array), when there are bridges.
     std::function<std::string()> bridges_health;

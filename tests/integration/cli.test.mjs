@@ -412,6 +412,28 @@ describe('encke token', () => {
       await stopClean(server);
     }
   });
+
+  test('`encke publish --token` publishes as that user to a server in mode token; without it: exit 1', async () => {
+    const file = writeConfig('token-publish.toml', toToml(mergeConfig(BASE_CONFIG, { auth: { mode: 'token', secret: SECRET } })));
+    const server = await startServer({ configFile: file, cwd: tmp });
+    try {
+      const token = assertTokenOutput(await runEncke(['token', '--user', 'ops', '--config', file], { timeoutMs: 10000 }), 'token');
+      const sub = new HttpClient(server);
+      await sub.open({ ext: { token } });
+      await sub.subscribe('/cli/as-ops');
+      const url = `${server.url}`;
+      const ok = await runEncke(['publish', '--url', url, '--token', token, '--channel', '/cli/as-ops', '--data', '{"n":1}'], { timeoutMs: 15000 });
+      assert.equal(ok.code, 0, `exit ${ok.code}; stderr ${ok.stderr}`);
+      const d = await sub.waitFor((m) => m.channel === '/cli/as-ops', { what: 'the CLI publish' });
+      assert.equal(d.ext && d.ext.user, 'ops', 'delivered with the token\'s user as ext.user');
+      const no = await runEncke(['publish', '--url', url, '--channel', '/cli/as-ops', '--data', '1'], { timeoutMs: 15000 });
+      assert.equal(no.code, 1);
+      assert.match(no.stderr, /403::token_missing/);
+      await sub.disconnect();
+    } finally {
+      await stopClean(server);
+    }
+  });
 });
 
 // ---------------------------------------------------------------- encke publish --key
