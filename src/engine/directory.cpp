@@ -9,8 +9,9 @@
 namespace encke::engine {
 
 void directory::add_session(std::string_view id, std::string_view user) {
+    if (!track_ && user.empty()) return;
     std::unique_lock lock(m_);
-    sessions_.emplace(std::string(id), std::string(user));
+    if (track_) sessions_.emplace(std::string(id), std::string(user));
     if (user.empty()) return;
     auto it = users_.find(user);
     if (it == users_.end()) it = users_.emplace(std::string(user), id_set{}).first;
@@ -18,6 +19,7 @@ void directory::add_session(std::string_view id, std::string_view user) {
 }
 
 void directory::remove_session(std::string_view id, std::string_view user) {
+    if (!track_ && user.empty()) return;
     std::unique_lock lock(m_);
     if (auto it = sessions_.find(id); it != sessions_.end()) sessions_.erase(it);
     if (user.empty()) return;

@@ -91,7 +91,7 @@ server::server(config c, hooks h, bool track_presence) : impl_(std::make_unique<
     d.ctx.engine = std::make_unique<engine::memory_engine>(std::move(ports));
     for (auto& sh : d.ctx.shards) sh->protocol.set_publisher(d.ctx.engine.get());
     d.gate = std::make_shared<post_gate>(d.ctx.engine.get());
-    d.directory.track_subscriptions(track_presence);
+    d.directory.track_everything(track_presence);
     try {
         d.policy = std::make_unique<app_policy>(d.cfg.auth, std::move(h), d.directory, d.gate);
     } catch (const std::invalid_argument& e) {

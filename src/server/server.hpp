@@ -16,8 +16,9 @@ namespace encke::node {
 class server {
 public:
     // Throws config_error with a one-line reason (e.g. a JWT key that does not load).
-    // `track_presence`: keep the subscribers of each channel for directory().subscribers_of()
-    // (the embedding API does; `encke serve` has no use for it and saves the memory).
+    // `track_presence`: keep every session and the subscribers of each channel in directory()
+    // (the embedding API's deliver_to_session and subscribers_of need them; `encke serve` has no
+    // use for them and saves the memory).
     explicit server(config c, hooks h = {}, bool track_presence = false);
     ~server();
     server(const server&) = delete;
