@@ -144,7 +144,8 @@ function addMessage({user, text, ts, own, privateTo = "", privateFrom = ""}) {
     if (privateTo || privateFrom) {
         const label = document.createElement("span");
         label.className = "private-label";
-        label.textContent = privateTo ? `private to ${privateTo}` : `private from ${privateFrom}`;
+        // The sender's name is already shown just before: a received one just says it is private.
+        label.textContent = privateTo ? `private to ${privateTo}` : "private, to you";
         meta.append(label);
     }
     const when = document.createElement("time");

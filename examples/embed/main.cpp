@@ -19,15 +19,20 @@
 
 namespace {
 
-// The text member of {"text":"..."} when it is there (a tiny reader: the example has no JSON
-// library, and the hook only needs this one field).
-std::string text_of(std::string_view data) {
+// The "text" member of {"text":"..."} as its JSON string token, quotes and escapes included, or ""
+// (a tiny reader: the example has no JSON library, and the hook needs only this one field; the
+// server has already checked that the data is valid JSON).
+std::string text_token(std::string_view data) {
     auto key = data.find("\"text\"");
     if (key == std::string_view::npos) return {};
-    auto open = data.find('"', data.find(':', key) + 1);
-    auto close = data.find('"', open + 1);
-    if (open == std::string_view::npos || close == std::string_view::npos) return {};
-    return std::string(data.substr(open + 1, close - open - 1));
+    auto colon = data.find(':', key + 6);
+    auto open = colon == std::string_view::npos ? colon : data.find_first_not_of(" \t\r\n", colon + 1);
+    if (open == std::string_view::npos || data[open] != '"') return {};
+    for (auto i = open + 1; i < data.size(); ++i) {
+        if (data[i] == '\\') ++i;  // an escape: skip the escaped character
+        else if (data[i] == '"') return std::string(data.substr(open, i - open + 1));
+    }
+    return {};
 }
 
 std::string quoted(std::string_view s) {
@@ -57,15 +62,16 @@ int main(int argc, char** argv) {
 
         server.on_publish([](encke::publish_event& e) {
             if (!e.channel().starts_with("/chat/")) return;
-            std::string text = text_of(e.data());
+            std::string text = text_token(e.data());  // e.g. "\"hello\"", or "" without a text
             if (text.find("spam") != std::string::npos) return e.refuse("spam");
             // A hook that throws is a refusal for that client (500::hook_failed), counted in
             // /healthz, and nothing more: the server and every other client go on.
-            if (text == "throw") throw std::runtime_error("the example's publish hook was asked to throw");
+            if (text == "\"throw\"") throw std::runtime_error("the example's publish hook was asked to throw");
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-            e.replace_data("{\"text\":" + quoted(text) + ",\"server_ms\":" + std::to_string(ms) + "}");
+            e.replace_data("{\"text\":" + (text.empty() ? std::string("\"\"") : text) +
+                           ",\"server_ms\":" + std::to_string(ms) + "}");
         });
 
         server.add_service("/service/echo", [](encke::service_request& r) { r.reply(std::string(r.data())); });

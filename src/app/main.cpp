@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
 
     encke::app::publish_request pr;
     auto* pub = app.add_subcommand("publish", "Publish one message through a Bayeux server (or, with --key, its HTTP publish API)");
-    pub->add_option("--url", pr.url, "Bayeux endpoint, e.g. http://127.0.0.1:8080/cometd")->required();
+    pub->add_option("--url", pr.url, "Bayeux endpoint, e.g. http://127.0.0.1:8080/cometd (no path: /cometd)")->required();
     pub->add_option("--channel", pr.channel, "Channel, e.g. /chat/lobby")->required();
     pub->add_option("--data", pr.data, "Message data as JSON, e.g. '{\"text\":\"hi\"}'")->required();
     pub->add_option("--timeout-ms", pr.timeout_ms, "Give up after this long")->check(CLI::Range(1, 600000));

@@ -199,6 +199,8 @@ int publish(const publish_request& r) {
         return 2;
     }
     if (r.use_api) return publish_api(r, std::move(e));
+    // A URL naming only the server means its Bayeux endpoint at the default path.
+    if (e.target == "/") e.target = "/cometd";
     client c{e.host, e.port, e.target, {}, std::chrono::milliseconds(r.timeout_ms), {}};
     try {
         std::string handshake = R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",)"

@@ -184,7 +184,7 @@ async function waitForPrivate(page, user, text, to = "") {
         : page.locator(`#messages li.msg.private:not(.own)[data-user="${user}"]`, {hasText: text});
     await li.first().waitFor({timeout: WAIT});
     const label = (await li.first().locator(".private-label").textContent()).trim();
-    assert.equal(label, to ? `private to ${to}` : `private from ${user}`);
+    assert.equal(label, to ? `private to ${to}` : "private, to you");
     assert.equal((await li.first().locator(".meta .user").textContent()).trim(), user);
 }
 

@@ -371,7 +371,7 @@ describe('embedding Encke: install, find_package, the example program', { timeou
             const r1 = await publish(pub, '/chat/lobby', { text: `hello from ${t}`, extra: 'dropped by the hook' });
             assert.equal(r1.successful, true, JSON.stringify(r1));
             // A client cannot claim to be someone else: its own ext.user is replaced.
-            const r2 = await publish(pub, '/chat/lobby', { text: 'second' }, { ext: { user: subUser, note: 'kept' } });
+            const r2 = await publish(pub, '/chat/lobby', { text: 'second: say "hi"\\n\u00e9' }, { ext: { user: subUser, note: 'kept' } });
             assert.equal(r2.successful, true, JSON.stringify(r2));
             await waitFor(() => got.length >= 2, 'two deliveries on /chat/lobby', { timeout: WAIT });
             const after = Date.now();
@@ -384,7 +384,7 @@ describe('embedding Encke: install, find_package, the example program', { timeou
             assert.equal(typeof m1.data.server_ms, 'number');
             assert.ok(m1.data.server_ms >= before - 2000 && m1.data.server_ms <= after + 2000, `server_ms ${m1.data.server_ms} within [${before}, ${after}]`);
             assert.equal(m1.ext?.user, pubUser, `ext of the delivery: ${JSON.stringify(m1.ext)}`);
-            assert.equal(m2.data.text, 'second');
+            assert.equal(m2.data.text, 'second: say "hi"\\n\u00e9', 'quotes, backslashes and unicode arrive intact');
             assert.equal(m2.ext?.user, pubUser, `a spoofed ext.user is replaced: ${JSON.stringify(m2.ext)}`);
             assert.equal(m2.ext?.note, 'kept', `the client's other ext members are kept: ${JSON.stringify(m2.ext)}`);
             assert.equal(sub.rec.rawCount('/chat/lobby'), 2, 'each delivered once');
