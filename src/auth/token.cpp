@@ -254,13 +254,21 @@ bool equal_secret(std::string_view a, std::string_view b) noexcept {
     return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
-std::string issue_token(std::string_view secret, std::string_view user, std::int64_t expires_unix) {
+namespace {
+// `{"sub":<user>,"exp":<expires>` — the claims both formats start with (the object left open).
+std::string sub_exp_claims(std::string_view user, std::int64_t expires_unix) {
     std::string json = "{";
     json::append_key(json, "sub");
     json::append_string(json, user);
     json.push_back(',');
     json::append_key(json, "exp");
     json::append_int(json, expires_unix);
+    return json;
+}
+}  // namespace
+
+std::string issue_token(std::string_view secret, std::string_view user, std::int64_t expires_unix) {
+    std::string json = sub_exp_claims(user, expires_unix);
     json.push_back('}');
     std::string token = base64url_encode(json);
     std::string sig = base64url_encode(hmac_sha256(secret, token));
@@ -442,12 +450,7 @@ std::string issue_jwt_hs256(std::string_view secret, std::string_view user,
     std::int64_t iat = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
-    std::string json = "{";
-    json::append_key(json, "sub");
-    json::append_string(json, user);
-    json.push_back(',');
-    json::append_key(json, "exp");
-    json::append_int(json, expires_unix);
+    std::string json = sub_exp_claims(user, expires_unix);
     json.push_back(',');
     json::append_key(json, "iat");
     json::append_int(json, iat);
