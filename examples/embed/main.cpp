@@ -19,18 +19,47 @@
 
 namespace {
 
-// The "text" member of {"text":"..."} as its JSON string token, quotes and escapes included, or ""
-// (a tiny reader: the example has no JSON library, and the hook needs only this one field; the
-// server has already checked that the data is valid JSON).
+// The top-level "text" member of the object `data`, as its JSON string token (quotes and escapes
+// included), or "" when there is none or it is not a string. A tiny reader, because the example
+// has no JSON library: the server has already checked that `data` is valid JSON, so it only
+// follows strings and nesting. (A real application parses with its JSON library; this one does
+// not decode escapes, so it would not see "sp\u0061m" as spam.)
 std::string text_token(std::string_view data) {
-    auto key = data.find("\"text\"");
-    if (key == std::string_view::npos) return {};
-    auto colon = data.find(':', key + 6);
-    auto open = colon == std::string_view::npos ? colon : data.find_first_not_of(" \t\r\n", colon + 1);
-    if (open == std::string_view::npos || data[open] != '"') return {};
-    for (auto i = open + 1; i < data.size(); ++i) {
-        if (data[i] == '\\') ++i;  // an escape: skip the escaped character
-        else if (data[i] == '"') return std::string(data.substr(open, i - open + 1));
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    auto skip_space = [&](std::size_t i) {
+        while (i < data.size() && space(data[i])) ++i;
+        return i;
+    };
+    auto string_end = [&](std::size_t open) {  // just past the string that starts at `open`
+        for (auto i = open + 1; i < data.size(); ++i) {
+            if (data[i] == '\\') ++i;
+            else if (data[i] == '"') return i + 1;
+        }
+        return data.size();
+    };
+    std::size_t i = skip_space(0);
+    if (i == data.size() || data[i] != '{') return {};
+    int depth = 0;
+    bool key_next = false;  // at depth 1, after '{' or ',': the next string is a member name
+    for (; i < data.size(); ++i) {
+        char c = data[i];
+        if (space(c)) continue;
+        if (c == '"') {
+            auto end = string_end(i);
+            bool is_key = depth == 1 && key_next;
+            key_next = false;
+            if (is_key && data.substr(i, end - i) == "\"text\"") {
+                auto colon = skip_space(end);
+                auto value = colon < data.size() && data[colon] == ':' ? skip_space(colon + 1) : data.size();
+                if (value == data.size() || data[value] != '"') return {};  // not a string
+                return std::string(data.substr(value, string_end(value) - value));
+            }
+            i = end - 1;
+            continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        else if (c == '}' || c == ']') --depth;
+        key_next = depth == 1 && (c == '{' || c == ',');
     }
     return {};
 }

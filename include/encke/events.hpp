@@ -71,14 +71,21 @@ private:
 };
 
 // A subscription (a channel or a wildcard pattern such as "/chat/*", as the client wrote it).
-// Runs after the [[channel]] rules have allowed it. The hook is also asked about each concrete
-// channel a wildcard subscription would deliver (once per session and channel, the answer is
-// kept): what it refuses by name, no wildcard delivers. So a hook that refuses "/admin/secret"
-// also keeps it out of "/admin/*" and "/**".
+// Runs after the [[channel]] rules have allowed it. In a message that subscribes to several
+// channels, one refusal refuses them all (the hook may have been asked about the others).
+//
+// The hook is also asked about each concrete channel a wildcard subscription would deliver, with
+// delivery_check() true: what it refuses by name, no wildcard delivers, so a hook that refuses
+// "/admin/secret" also keeps it out of "/admin/*" and "/**". That answer is kept per session and
+// channel (up to 32 channels of at most 128 bytes; an answer that threw is not kept): a hook
+// whose answers change over time should refuse wildcard subscriptions instead. Side effects meant
+// for real subscriptions ("X joined") belong behind `if (!e.delivery_check())`.
 class ENCKE_API subscribe_event {
 public:
     const session_view& session() const noexcept { return session_; }
     std::string_view channel() const noexcept { return channel_; }
+    // True when asked about a wildcard delivery rather than a subscribe message.
+    bool delivery_check() const noexcept { return delivery_; }
     // The client gets "403::<reason>".
     void refuse(std::string reason) { refusal_ = std::move(reason); refused_ = true; }
     bool refused() const noexcept { return refused_; }
@@ -89,6 +96,7 @@ private:
     std::string_view channel_;
     std::string refusal_;
     bool refused_ = false;
+    bool delivery_ = false;
 };
 
 // A publish from a client, to a broadcast or a service channel. Runs after the [[channel]] rules

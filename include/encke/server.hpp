@@ -49,7 +49,8 @@ class ENCKE_API server {
 public:
     // Reads and checks the configuration. Throws encke::error.
     explicit server(options o = {});
-    // Stops the server if it is running (as stop() then run() would).
+    // Stops the server if it is running (as stop() then run() would). Destroy it after run() has
+    // returned, never while another thread is inside run().
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -82,6 +83,7 @@ public:
     // Starts the server first when start() was not called.
     void run();
     // Any thread, any time (also before start(): run() then returns at once); returns at once.
+    // Not from a signal handler (it takes a lock): run() handles SIGINT/SIGTERM itself.
     void stop();
 
     // ---- messaging: any thread while running (between start() and the end of run(); outside

@@ -125,16 +125,21 @@ void server::start() {
     ensure_logger(d.cfg.log_level);
     // Writes to a peer that has gone away must be errors, never the end of the process.
     std::signal(SIGPIPE, SIG_IGN);
-    std::unique_ptr<node::server> s;
     try {
-        s = std::make_unique<node::server>(d.cfg, d.hooks, true);
-        s->start();
+        d.running = std::make_unique<node::server>(d.cfg, d.hooks, true);
     } catch (const std::exception& e) {
         throw error(e.what());
     }
-    d.running = std::move(s);
-    if (d.stop_requested.load()) d.running->stop();  // stop() came first: run() returns at once
+    // Running from here: a hook may call publish() or sessions_of() as soon as the threads start.
     d.started = true;
+    try {
+        d.running->start();
+    } catch (const std::exception& e) {
+        d.started = false;
+        d.running.reset();
+        throw error(e.what());
+    }
+    if (d.stop_requested.load()) d.running->stop();  // stop() came first: run() returns at once
 }
 
 unsigned short server::port() const { return impl_->live().port(); }

@@ -38,6 +38,9 @@ struct handshake_result {
     std::string user;   // allowed: the session's user id ("" anonymous)
 };
 
+// may_receive()'s answer; deny_once: refused this time, ask again next time (the check failed).
+enum class receive_verdict { allow, deny, deny_once };
+
 class policy {
 public:
     virtual ~policy() = default;
@@ -52,9 +55,14 @@ public:
 
     // True when deliveries through wildcard subscriptions must be checked with may_receive().
     virtual bool filters_wildcards() const noexcept = 0;
+    // True when may_receive() runs application code. The protocol then asks outside its walk of
+    // the subscription index (application code may publish, which walks it again) and keeps the
+    // answer per session and channel. Otherwise it asks inline, per delivery: the check must then
+    // be cheap and must not call back into the protocol.
+    virtual bool wildcard_checks_call_application() const noexcept = 0;
     // May `s` receive `channel` through one of its wildcard subscriptions? (It may when it could
-    // subscribe to `channel` directly.) Runs per wildcard delivery: cheap, no allocation.
-    virtual bool may_receive(const session_info& s, std::string_view channel) = 0;
+    // subscribe to `channel` directly.)
+    virtual receive_verdict may_receive(const session_info& s, std::string_view channel) = 0;
 
     // A publish to a broadcast or service channel. "" allows; otherwise a Bayeux error. The
     // policy may replace the data with other JSON by filling `replacement`.

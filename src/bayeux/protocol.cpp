@@ -241,6 +241,8 @@ void protocol::handshake(const json::message& m, const request_context& ctx, out
             return;
         }
         if (!st->reply) return;
+        // A stopping server opens no session: the client comes back to the next process.
+        if (stopping_ && r.error.empty()) r.error = "503::shutting_down";
         st->reply(r.error.empty() ? open_session(a, ctx, std::move(r.user), nullptr)
                                   : refuse_handshake(a, r.error));
     });
@@ -739,15 +741,36 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
     std::uint64_t epoch = ++fanout_epoch_;
     bool skip_origin = !settings_.broadcast_to_publisher && !origin.empty();
     bool filter = policy_ && policy_->filters_wildcards();
+    bool ask_later = filter && policy_->wildcard_checks_call_application();
+    std::vector<session_ptr> ask;  // wildcard subscribers the application is to be asked about
     index_.for_each_subscriber(channel, [&](session* s, std::string_view pattern) {
         if (s->fanout_epoch == epoch || s->doomed) return;
-        // A wildcard never reaches a channel its session could not subscribe to by name (not
-        // marked as served: the same session may also hold an exact subscription).
-        if (filter && pattern.back() == '*' && !receives(*s, channel)) return;
+        // A wildcard never reaches a channel its session could not subscribe to by name. (An
+        // exact subscription is visited first, so a session that has one is served by then.)
+        if (filter && pattern.back() == '*') {
+            if (ask_later) {
+                auto known = remembered_verdict(*s, channel);
+                if (!known) {
+                    s->fanout_epoch = epoch;
+                    ask.push_back(s->shared_from_this());
+                    return;
+                }
+                if (!*known) return;
+            } else if (policy_->may_receive(info(*s), channel) != receive_verdict::allow) {
+                return;
+            }
+        }
         s->fanout_epoch = epoch;
         if (skip_origin && s->id() == origin) return;
         enqueue(*s, message);
     });
+    // Application code runs only now, after the walk of the index: it may publish, which walks
+    // the index again.
+    for (auto& s : ask) {
+        if (s->removed || s->doomed || !ask_application(*s, channel)) continue;
+        if (skip_origin && s->id() == origin) continue;
+        enqueue(*s, message);
+    }
     // Sessions over their bound are removed in flush(), never inside a fan-out (the publisher
     // itself may be one of them, with its publish still on the stack).
     if (!doomed_.empty() && !flush_requested_ && request_flush_) {
@@ -756,16 +779,25 @@ void protocol::deliver_local(std::string_view channel, const frame& message,
     }
 }
 
-bool protocol::receives(session& s, std::string_view channel) {
-    // The policy's answer per session and channel is kept (bounded): an application hook is then
-    // asked once, not once per message.
-    if (!s.receive_verdicts) s.receive_verdicts = std::make_unique<session::verdicts>();
-    auto& v = *s.receive_verdicts;
-    if (auto it = v.find(channel); it != v.end()) return it->second;
-    if (v.size() >= 256) v.clear();
-    bool ok = policy_->may_receive(info(s), channel);
-    v.emplace(std::string(channel), ok);
-    return ok;
+std::optional<bool> protocol::remembered_verdict(const session& s, std::string_view channel) const {
+    if (!s.receive_verdicts) return std::nullopt;
+    auto it = s.receive_verdicts->find(channel);
+    if (it == s.receive_verdicts->end()) return std::nullopt;
+    return it->second;
+}
+
+bool protocol::ask_application(session& s, std::string_view channel) {
+    auto verdict = policy_->may_receive(info(s), channel);
+    // Kept so that the application is asked once per session and channel, not per message;
+    // bounded in entries and bytes (a long channel name is asked about each time).
+    constexpr std::size_t max_entries = 32, max_channel = 128;
+    if (verdict != receive_verdict::deny_once && channel.size() <= max_channel) {
+        if (!s.receive_verdicts) s.receive_verdicts = std::make_unique<session::verdicts>();
+        auto& v = *s.receive_verdicts;
+        if (v.size() >= max_entries) v.clear();
+        v.emplace(std::string(channel), verdict == receive_verdict::allow);
+    }
+    return verdict == receive_verdict::allow;
 }
 
 void protocol::enqueue(session& s, const frame& message) {

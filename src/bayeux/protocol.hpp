@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -152,7 +153,9 @@ private:
         std::function<std::string()> fallback;
         bool done = false;
     };
-    bool receives(session& s, std::string_view channel);
+    // Wildcard deliveries an application decides: its remembered answer, and asking it.
+    std::optional<bool> remembered_verdict(const session& s, std::string_view channel) const;
+    bool ask_application(session& s, std::string_view channel);
     static session_info info(const session& s) noexcept { return {s.id(), s.user, s.kind}; }
     void connect(const json::message& m, const request_context& ctx, bool alone, outcome& out);
     void subscribe(const json::message& m, session& s, bool unsubscribe, outcome& out);

@@ -41,9 +41,10 @@ struct event_access {
     static const std::string& reason(const E& e) { return e.refusal_; }
     static std::string& user(handshake_event& e) { return e.user_; }
 
-    static void init(subscribe_event& e, session_view s, std::string_view channel) {
+    static void init(subscribe_event& e, session_view s, std::string_view channel, bool delivery = false) {
         e.session_ = s;
         e.channel_ = channel;
+        e.delivery_ = delivery;
     }
     static void init(publish_event& e, session_view s, std::string_view channel, std::string_view data) {
         e.session_ = s;

@@ -179,23 +179,24 @@ std::string app_policy::subscribe(const bayeux::session_info& s, std::string_vie
     return detail::event_access::refused(e) ? refusal(detail::event_access::reason(e)) : std::string();
 }
 
-bool app_policy::may_receive(const bayeux::session_info& s, std::string_view channel) {
-    if (!rules_.open() && !rules_.may_subscribe(s.user, channel)) return false;
-    if (!hooks_.subscribe) return true;
+bayeux::receive_verdict app_policy::may_receive(const bayeux::session_info& s, std::string_view channel) {
+    using v = bayeux::receive_verdict;
+    if (!rules_.open() && !rules_.may_subscribe(s.user, channel)) return v::deny;
+    if (!hooks_.subscribe) return v::allow;
     // The application's subscribe hook, asked about the concrete channel (the protocol asks once
     // per session and channel): what it would refuse by name, no wildcard delivers.
     subscribe_event e;
-    detail::event_access::init(e, view(s), channel);
+    detail::event_access::init(e, view(s), channel, true);
     try {
         hooks_.subscribe(e);
     } catch (const std::exception& x) {
         hook_failed("subscribe", x.what());
-        return false;
+        return v::deny_once;  // not remembered: the next message asks again
     } catch (...) {
         hook_failed("subscribe", "an exception that is not a std::exception");
-        return false;
+        return v::deny_once;
     }
-    return !detail::event_access::refused(e);
+    return detail::event_access::refused(e) ? v::deny : v::allow;
 }
 
 std::string app_policy::publish(const bayeux::session_info& s, std::string_view channel,

@@ -51,7 +51,8 @@ public:
     std::string subscribe(const bayeux::session_info& s, std::string_view subscription) override;
     // Rules or an application subscribe hook: both are asked about wildcard deliveries.
     bool filters_wildcards() const noexcept override { return !rules_.open() || hooks_.subscribe; }
-    bool may_receive(const bayeux::session_info& s, std::string_view channel) override;
+    bool wildcard_checks_call_application() const noexcept override { return static_cast<bool>(hooks_.subscribe); }
+    bayeux::receive_verdict may_receive(const bayeux::session_info& s, std::string_view channel) override;
     std::string publish(const bayeux::session_info& s, std::string_view channel, std::string_view data,
                         std::string& replacement) override;
     bool service(const bayeux::session_info& s, std::string_view channel, std::string_view data,

@@ -31,9 +31,11 @@ class fake_policy final : public policy {
         return {};
     }
     bool filters_wildcards() const noexcept override { return true; }
-    bool may_receive(const session_info& s, std::string_view channel) override {
+    bool wildcard_checks_call_application() const noexcept override { return false; }
+    receive_verdict may_receive(const session_info& s, std::string_view channel) override {
         ++may_receive_calls;
-        return !channel.starts_with("/private/") || channel.substr(9) == s.user;
+        return !channel.starts_with("/private/") || channel.substr(9) == s.user ? receive_verdict::allow
+                                                                                 : receive_verdict::deny;
     }
     std::string publish(const session_info&, std::string_view channel, std::string_view data,
                         std::string& replacement) override {

@@ -126,6 +126,54 @@ TEST_F(AppPolicyTest, SubscribeHookAlsoGuardsWildcards) {
     EXPECT_EQ(asked, 2) << "asked once per channel, then remembered";
 }
 
+TEST_F(AppPolicyTest, AHookThatPublishesDuringAWildcardCheckBreaksNothing) {
+    // The hook runs after the walk of the index: its own publish (inline on this shard) walks it
+    // again without disturbing the first one.
+    int delivery_checks = 0;
+    node::hooks h;
+    h.subscribe = [this, &delivery_checks](encke::subscribe_event& e) {
+        if (!e.delivery_check()) return;
+        ++delivery_checks;
+        eng->publish("/audit/checked/with/a/long/enough/name/to/leave/small/strings",
+                     make_frame(R"({"channel":"/audit","data":1})"), {});
+        if (e.channel() == "/a/secret") e.refuse("no");
+    };
+    install(std::move(h));
+    auto s1 = ready(http());
+    auto s2 = ready(http());
+    subscribe(s1, R"("/a/*")");
+    subscribe(s2, R"("/a/*")");
+    auto p = ready(http());
+    publish(p, "/a/secret", R"({"pw":"hunter2"})");
+    publish(p, "/a/open", R"({"n":1})");
+    EXPECT_EQ(delivery_checks, 4) << "each session asked once per channel";
+    for (auto* c : {&s1, &s2}) {
+        auto r = connect(*c, R"(,"advice":{"timeout":0})");
+        EXPECT_EQ(r.body().find("hunter2"), std::string::npos) << r.body();
+        EXPECT_EQ(json_probe(r.body()).size(), 2u) << "/a/open once, and the connect reply: " << r.body();
+    }
+}
+
+TEST_F(AppPolicyTest, AWildcardCheckThatThrewIsAskedAgain) {
+    int calls = 0;
+    node::hooks h;
+    h.subscribe = [&calls](encke::subscribe_event& e) {
+        if (e.delivery_check() && ++calls == 1) throw std::runtime_error("database down");
+    };
+    install(std::move(h));
+    auto c = ready(http());
+    subscribe(c, R"("/feed/*")");
+    auto p = ready(http());
+    publish(p, "/feed/a", R"({"n":1})");
+    publish(p, "/feed/a", R"({"n":2})");
+    publish(p, "/feed/a", R"({"n":3})");
+    EXPECT_EQ(calls, 2) << "the failure was not remembered; the allow was";
+    auto r = connect(c, R"(,"advice":{"timeout":0})");
+    EXPECT_EQ(r.body().find(R"({"n":1})"), std::string::npos);
+    EXPECT_NE(r.body().find(R"({"n":2})"), std::string::npos) << r.body();
+    EXPECT_NE(r.body().find(R"({"n":3})"), std::string::npos) << r.body();
+}
+
 TEST_F(AppPolicyTest, ThrowingHooksRefuseAndAreCounted) {
     node::hooks h;
     h.handshake = [](encke::handshake_event& e) {
