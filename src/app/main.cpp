@@ -137,9 +137,8 @@ int token(const token_options& o) {
             return 0;
         }
         if (a.kind == mode::token) return fail("--jwt: auth mode token in " + o.config_file + " takes Encke tokens, not JWTs");
-        std::string name = a.kind == mode::none      ? "none"
-                           : a.kind == mode::webhook ? "webhook"
-                                                     : "jwt (" + a.algorithm + ")";
+        std::string name = encke::auth::to_string(a.kind);
+        if (a.kind == mode::jwt) name += " (" + a.algorithm + ")";
         return fail("auth mode " + name + " has no server-side secret to sign with");
     } catch (const std::exception& e) {
         return fail(e.what());

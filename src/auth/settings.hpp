@@ -9,6 +9,17 @@ namespace encke::auth {
 
 enum class mode { none, token, jwt, webhook };
 
+// "none", "token", "jwt" or "webhook": the [auth] mode as written in the configuration.
+constexpr const char* to_string(mode m) noexcept {
+    switch (m) {
+        case mode::token: return "token";
+        case mode::jwt: return "jwt";
+        case mode::webhook: return "webhook";
+        case mode::none: break;
+    }
+    return "none";
+}
+
 // Who a channel rule lets in. `owner`: the session's user equals the `{user}` segment of the
 // rule's pattern (a rule whose pattern has no `{user}` segment cannot use it).
 enum class who { anyone, authenticated, none, owner };

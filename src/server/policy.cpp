@@ -30,16 +30,6 @@ std::string_view transport_name(bayeux::transport_kind k) {
 
 session_view view(const bayeux::session_info& s) { return {s.id, s.user}; }
 
-const char* mode_name(auth::mode m) {
-    switch (m) {
-        case auth::mode::token: return "token";
-        case auth::mode::jwt: return "jwt";
-        case auth::mode::webhook: return "webhook";
-        case auth::mode::none: break;
-    }
-    return "none";
-}
-
 }  // namespace
 
 constexpr std::size_t max_webhook_ext = 16 * 1024;
@@ -70,7 +60,7 @@ void app_policy::start() {
 
 std::string app_policy::health_json() const {
     std::string j = "\"auth\":{\"mode\":\"";
-    j += mode_name(settings_.kind);
+    j += auth::to_string(settings_.kind);
     j += "\",\"allowed\":" + std::to_string(auth_allowed_.load(std::memory_order_relaxed));
     j += ",\"refused\":" + std::to_string(auth_refused_.load(std::memory_order_relaxed));
     j += ",\"unavailable\":" + std::to_string(auth_unavailable_.load(std::memory_order_relaxed));
@@ -143,15 +133,7 @@ void app_policy::finish_handshake(const bayeux::handshake_request& r, auth::verd
         handshake_event e;
         std::span<const bayeux::header> headers = r.headers;
         detail::event_access::init(e, r.ext, transport_name(r.kind), &headers, std::move(v.user));
-        try {
-            hooks_.handshake(e);
-        } catch (const std::exception& x) {
-            hook_failed("handshake", x.what());
-            return done({"500::hook_failed", {}});
-        } catch (...) {
-            hook_failed("handshake", "an exception that is not a std::exception");
-            return done({"500::hook_failed", {}});
-        }
+        if (!guarded("handshake", [&] { hooks_.handshake(e); })) return done({"500::hook_failed", {}});
         if (detail::event_access::refused(e)) {
             auth_refused_.fetch_add(1, std::memory_order_relaxed);
             return done({refusal(detail::event_access::reason(e)), {}});
@@ -167,15 +149,7 @@ std::string app_policy::subscribe(const bayeux::session_info& s, std::string_vie
     if (!hooks_.subscribe) return {};
     subscribe_event e;
     detail::event_access::init(e, view(s), subscription);
-    try {
-        hooks_.subscribe(e);
-    } catch (const std::exception& x) {
-        hook_failed("subscribe", x.what());
-        return "500::hook_failed";
-    } catch (...) {
-        hook_failed("subscribe", "an exception that is not a std::exception");
-        return "500::hook_failed";
-    }
+    if (!guarded("subscribe", [&] { hooks_.subscribe(e); })) return "500::hook_failed";
     return detail::event_access::refused(e) ? refusal(detail::event_access::reason(e)) : std::string();
 }
 
@@ -187,15 +161,8 @@ bayeux::receive_verdict app_policy::may_receive(const bayeux::session_info& s, s
     // per session and channel): what it would refuse by name, no wildcard delivers.
     subscribe_event e;
     detail::event_access::init(e, view(s), channel, true);
-    try {
-        hooks_.subscribe(e);
-    } catch (const std::exception& x) {
-        hook_failed("subscribe", x.what());
-        return v::deny_once;  // not remembered: the next message asks again
-    } catch (...) {
-        hook_failed("subscribe", "an exception that is not a std::exception");
-        return v::deny_once;
-    }
+    // A hook that threw is not remembered: the next message asks again.
+    if (!guarded("subscribe", [&] { hooks_.subscribe(e); })) return v::deny_once;
     return detail::event_access::refused(e) ? v::deny : v::allow;
 }
 
@@ -205,15 +172,7 @@ std::string app_policy::publish(const bayeux::session_info& s, std::string_view 
     if (!hooks_.publish) return {};
     publish_event e;
     detail::event_access::init(e, view(s), channel, data);
-    try {
-        hooks_.publish(e);
-    } catch (const std::exception& x) {
-        hook_failed("publish", x.what());
-        return "500::hook_failed";
-    } catch (...) {
-        hook_failed("publish", "an exception that is not a std::exception");
-        return "500::hook_failed";
-    }
+    if (!guarded("publish", [&] { hooks_.publish(e); })) return "500::hook_failed";
     if (detail::event_access::refused(e)) return refusal(detail::event_access::reason(e));
     if (detail::event_access::replaced(e)) replacement = std::move(detail::event_access::replacement(e));
     return {};
@@ -234,15 +193,7 @@ bool app_policy::service(const bayeux::session_info& s, std::string_view channel
         // unanswered, the client is told (responder_state's destructor).
         service_request req;
         detail::event_access::init(req, view(s), channel, data, st);
-        try {
-            it->second(req);
-        } catch (const std::exception& x) {
-            hook_failed("service", x.what());
-            st->answer("500::hook_failed", {});
-        } catch (...) {
-            hook_failed("service", "an exception that is not a std::exception");
-            st->answer("500::hook_failed", {});
-        }
+        if (!guarded("service", [&] { it->second(req); })) st->answer("500::hook_failed", {});
     }
     // Nobody kept a responder: the request is answered now (500::no_reply, by the state's
     // destructor, into this reply). Otherwise a later answer is posted back to this shard.
@@ -254,25 +205,13 @@ bool app_policy::service(const bayeux::session_info& s, std::string_view channel
 void app_policy::session_added(const bayeux::session_info& s) {
     dir_.add_session(s.id, s.user);
     if (!hooks_.session_added) return;
-    try {
-        hooks_.session_added(view(s));
-    } catch (const std::exception& x) {
-        hook_failed("session_added", x.what());
-    } catch (...) {
-        hook_failed("session_added", "an exception that is not a std::exception");
-    }
+    guarded("session_added", [&] { hooks_.session_added(view(s)); });
 }
 
 void app_policy::session_removed(const bayeux::session_info& s) {
     dir_.remove_session(s.id, s.user);
     if (!hooks_.session_removed) return;
-    try {
-        hooks_.session_removed(view(s));
-    } catch (const std::exception& x) {
-        hook_failed("session_removed", x.what());
-    } catch (...) {
-        hook_failed("session_removed", "an exception that is not a std::exception");
-    }
+    guarded("session_removed", [&] { hooks_.session_removed(view(s)); });
 }
 
 void app_policy::subscribed(const bayeux::session_info& s, std::string_view subscription) {

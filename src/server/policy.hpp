@@ -2,6 +2,7 @@
 // The application's decisions for the protocol (bayeux::policy): the [auth] mode (token, JWT or
 // webhook), the [[channel]] rules, the hooks of include/encke/, and the directory of who is here.
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -67,6 +68,19 @@ private:
     void finish_handshake(const bayeux::handshake_request& r, auth::verdict v,
                           const std::function<void(bayeux::handshake_result)>& done);
     void hook_failed(std::string_view which, const char* what);
+    // Runs application code: false when it threw (then logged, at most once a second, and counted).
+    template <class F>
+    bool guarded(std::string_view which, F&& f) {
+        try {
+            f();
+            return true;
+        } catch (const std::exception& x) {
+            hook_failed(which, x.what());
+        } catch (...) {
+            hook_failed(which, "an exception that is not a std::exception");
+        }
+        return false;
+    }
 
     auth::settings settings_;
     hooks hooks_;
