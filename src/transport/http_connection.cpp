@@ -205,8 +205,15 @@ private:
                 keep_alive_ = false;
                 return write_simple(403, "text/plain; charset=utf-8", "Origin not allowed\n", {});
             }
+            // RFC 6455 §4.2.1: an opening handshake without Host is refused with 400.
+            if (req[http::field::host].empty()) {
+                keep_alive_ = false;
+                return write_simple(400, "text/plain; charset=utf-8", "Host header required\n", {});
+            }
             state_ = state::closed;
-            return start_websocket(shard_, std::move(stream_), parser_->release(), std::move(slot_));
+            std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+            return start_websocket(shard_, std::move(stream_), parser_->release(), std::move(slot_),
+                                   std::move(early));
         }
         if (path == "/api/publish") return api_publish(req);
         if (path == "/healthz" && (req.method() == http::verb::get || req.method() == http::verb::head))

@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <simdjson.h>
+
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
@@ -44,6 +46,7 @@ enum : std::uint16_t {
     close_normal = 1000,
     close_going_away = 1001,
     close_protocol_error = 1002,
+    close_invalid_data = 1007,
     close_too_big = 1009,
 };
 
@@ -130,7 +133,7 @@ public:
 
     ~ws_connection() override { shard_.connections.erase(this); }
 
-    void start(const http::request<http::string_body>& req) {
+    void start(const http::request<http::string_body>& req, std::string early) {
         shard_.connections.insert(this);
         boost::system::error_code ec;
         sock_.non_blocking(true, ec);
@@ -158,6 +161,13 @@ public:
         raw_ += accept_key(key);
         raw_ += "\r\n\r\n";
         write_now();
+        if (!early.empty()) {
+            // Frames the client sent with its upgrade: handled as if read now.
+            last_rx_ = util::steady::now();
+            in_ = std::move(early);
+            resume_input();
+            if (closed_ || busy_) return;
+        }
         wait_readable();
     }
 
@@ -312,8 +322,9 @@ private:
         case op_text:
         case op_binary:
             if (in_message_) return close_with(close_protocol_error);
-            if (fin) return on_message(std::string(payload));
+            if (fin) return on_message(op == op_text, std::string(payload));
             in_message_ = true;
+            message_text_ = op == op_text;
             message_.assign(payload);
             return;
         case op_continuation:
@@ -321,7 +332,7 @@ private:
             message_.append(payload);
             if (!fin) return;
             in_message_ = false;
-            on_message(std::move(message_));
+            on_message(message_text_, std::move(message_));
             message_ = {};
             return;
         case op_ping:
@@ -347,7 +358,11 @@ private:
         }
     }
 
-    void on_message(std::string text) {
+    void on_message(bool is_text, std::string text) {
+        // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection (1007). A binary
+        // message is read as JSON all the same; the parser refuses what is not UTF-8.
+        if (is_text && !simdjson::validate_utf8(text.data(), text.size()))
+            return close_with(close_invalid_data);
         auto err = shard_.parser.parse(text, msgs_);
         if (err != json::parse_error::none) {
             std::string e = "400::";
@@ -498,6 +513,7 @@ private:
     bool busy_ = false;        // a batch is being handled on another shard
     bool in_dispatch_ = false; // inside dispatch_batch (a completion now is synchronous)
     bool in_message_ = false;  // between the first and the last frame of a fragmented message
+    bool message_text_ = false;  // that message began with a text frame
     bool writing_ = false;
     bool closing_ = false;
     bool closed_ = false;
@@ -518,8 +534,8 @@ void ws_sink::send(std::vector<bayeux::frame> parts) {
 }  // namespace
 
 void start_websocket(shard& sh, beast::tcp_stream stream, http::request<http::string_body> req,
-                     connection_slot slot) {
-    std::make_shared<ws_connection>(sh, stream.release_socket(), std::move(slot))->start(req);
+                     connection_slot slot, std::string early) {
+    std::make_shared<ws_connection>(sh, stream.release_socket(), std::move(slot))->start(req, std::move(early));
 }
 
 }  // namespace encke::transport

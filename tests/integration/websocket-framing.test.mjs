@@ -42,7 +42,8 @@ function parseFrames(buf) {
   return { frames: out, rest: buf.subarray(at) };
 }
 
-async function rawWs(server) {
+// `early`: bytes written in the same write as the upgrade request, before any 101.
+async function rawWs(server, { early = Buffer.alloc(0) } = {}) {
   const sock = net.connect({ port: server.port, host: '127.0.0.1' });
   const st = { sock, buf: Buffer.alloc(0), frames: [], closed: false };
   sock.on('error', () => {});
@@ -63,7 +64,7 @@ async function rawWs(server) {
   });
   await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
   const key = crypto.randomBytes(16).toString('base64');
-  sock.write(`GET /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  sock.write(Buffer.concat([Buffer.from(`GET /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`), early]));
   await pollUntil(() => st.head || st.closed, { timeoutMs: 5000, what: 'upgrade response' });
   assert.match(st.head, /^HTTP\/1\.1 101 /);
   const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
@@ -209,6 +210,60 @@ describe('websocket framing', () => {
     assert.match(text, /^HTTP\/1\.1 426 /);
     assert.match(text, /\r\nSec-WebSocket-Version: 13\r\n/i);
     sock.destroy();
+  });
+
+  test('an upgrade without a Host header is refused with 400 (RFC 6455 §4.2.1)', async () => {
+    const sock = net.connect({ port: server.port, host: '127.0.0.1' });
+    let text = '';
+    sock.on('data', (c) => { text += c.toString('latin1'); });
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('GET /cometd HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await pollUntil(() => text.includes('\r\n\r\n'), { timeoutMs: 5000, what: 'a response' });
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    sock.destroy();
+  });
+
+  test('frames sent with the upgrade request, before the 101, are handled', async () => {
+    const st = await rawWs(server, { early: Buffer.concat([clientFrame(1, handshake('e1')), clientFrame(9, 'early')]) });
+    await pollUntil(() => st.texts().some((m) => m.id === 'e1'), { timeoutMs: 5000, what: 'the handshake reply' });
+    assert.equal(st.texts().find((m) => m.id === 'e1').successful, true);
+    await pollUntil(() => st.frames.some((f) => f.opcode === 10), { timeoutMs: 5000, what: 'the pong' });
+    assert.equal(st.frames.find((f) => f.opcode === 10).payload.toString(), 'early');
+    st.sock.destroy();
+  });
+
+  test('a text message that is not UTF-8 closes the connection with 1007; other clients are unaffected', async () => {
+    const st = await rawWs(server);
+    const bad = Buffer.concat([Buffer.from('[{"channel":"/meta/handshake","version":"1.0","id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]')]);
+    st.sock.write(clientFrame(1, bad));
+    await Promise.race([st.closedP, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(st.closed, 'still open after invalid UTF-8');
+    assert.equal(st.frames.find((f) => f.opcode === 8)?.payload.readUInt16BE(0), 1007);
+    assert.equal(st.texts().length, 0, 'the message was handled');
+    await assertWsRoundTrip(server);
+  });
+
+  test('a binary message that is not UTF-8 gets 400::invalid_utf8 and the connection stays', async () => {
+    const st = await rawWs(server);
+    st.sock.write(clientFrame(2, Buffer.concat([Buffer.from('[{"channel":"/meta/handshake","id":"'), Buffer.from([0xff]), Buffer.from('"}]')])));
+    await pollUntil(() => st.texts().length > 0, { timeoutMs: 5000, what: 'an error reply' });
+    assert.equal(st.texts()[0].error, '400::invalid_utf8');
+    st.sock.write(clientFrame(1, handshake('after')));
+    await pollUntil(() => st.texts().some((m) => m.id === 'after'), { timeoutMs: 5000, what: 'the handshake reply' });
+    assert.equal(st.closed, false);
+    st.sock.destroy();
+  });
+
+  test('a character split across two fragments is valid UTF-8: the message is handled', async () => {
+    const st = await rawWs(server);
+    const msg = Buffer.from(JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: 'é€' }]));
+    const cut = msg.indexOf(Buffer.from('€')) + 1;  // inside the three bytes of €
+    st.sock.write(clientFrame(1, msg.subarray(0, cut), { fin: false }));
+    st.sock.write(clientFrame(0, msg.subarray(cut)));
+    await pollUntil(() => st.texts().some((m) => m.id === 'é€'), { timeoutMs: 5000, what: 'the handshake reply' });
+    assert.equal(st.closed, false);
+    st.sock.destroy();
   });
 
   test('a quiet client is pinged at half of idle_timeout_ms and closed at all of it', async () => {
