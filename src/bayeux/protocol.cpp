@@ -407,6 +407,10 @@ void protocol::connect(const json::message& m, const request_context& ctx, bool 
         h.timesync = stamp(m);
         s.held = std::move(h);
         s.expires_at = util::time_point::max();
+        // A hold answered early leaves its entry until the deadline: at one connect per
+        // long-polling delivery that is rate × timeout entries. Once stale entries must
+        // outnumber the live ones (a session holds one connect at most), they are dropped.
+        if (timers_.size() >= 2 * sessions_.size() + 1024) compact_timers();
         timers_.push_back({s.held->deadline, s.held->generation, s.weak_from_this()});
         std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
         if (!websocket) out.held = true;
@@ -852,6 +856,15 @@ void protocol::flush() {
             out->send(std::move(parts));
         }
     }
+}
+
+void protocol::compact_timers() {
+    std::erase_if(timers_, [](const hold_timer& t) {
+        auto s = t.s.lock();
+        return !s || !s->held || s->held->generation != t.generation;
+    });
+    std::make_heap(timers_.begin(), timers_.end(), std::greater<>{});
+    if (timers_.capacity() > 4 * timers_.size() + 4096) timers_.shrink_to_fit();
 }
 
 void protocol::tick() {

@@ -122,6 +122,8 @@ public:
     void shutdown();
 
     std::size_t session_count() const noexcept { return sessions_.size(); }
+    // Entries in the hold-deadline heap, stale ones included (bounded; for tests).
+    std::size_t hold_timer_count() const noexcept { return timers_.size(); }
     const counters& stats() const noexcept { return stats_; }
     const settings& config() const noexcept { return settings_; }
     // The shard that issued `client_id`, or -1.
@@ -205,6 +207,7 @@ private:
         bool operator>(const hold_timer& o) const { return deadline > o.deadline; }
     };
     std::vector<hold_timer> timers_;  // min-heap on deadline; stale entries skipped by generation
+    void compact_timers();
     util::time_point next_sweep_{};
 
     std::vector<std::shared_ptr<pending_reply>> pending_;  // deferred replies not yet answered

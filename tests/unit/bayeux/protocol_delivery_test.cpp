@@ -49,6 +49,27 @@ TEST_F(ProtocolTest, HeldConnectIsCompletedByADeliveryOnFlush) {
     EXPECT_EQ(proto().stats().delivered.load(), 1u);
 }
 
+// A long-polling subscriber answered by a delivery reconnects at once: its old hold's deadline
+// entry is stale from then on. They must not pile up for timeout_ms (rate × timeout entries).
+TEST_F(ProtocolTest, HoldsAnsweredEarlyDoNotPileUpUntilTheirDeadline) {
+    auto sub = ready_subscriber(R"("/chat/room")");
+    auto pubc = ready(http());
+    for (int i = 0; i < 20000; ++i) {
+        auto held = connect(sub);
+        ASSERT_TRUE(held.out.held);
+        publish(pubc, "/chat/room", std::to_string(i));
+        proto().flush();
+        ASSERT_EQ(held.conn->sent.size(), 1u) << i;
+    }
+    EXPECT_LE(proto().hold_timer_count(), 2 * proto().session_count() + 1024);
+    // The live hold still times out.
+    auto last = connect(sub);
+    ASSERT_TRUE(last.out.held);
+    advance(util::millis(30000));
+    ASSERT_EQ(last.conn->sent.size(), 1u);
+    EXPECT_EQ(field(json_probe(last.conn->sent[0])[0], "successful"), "true");
+}
+
 TEST_F(ProtocolTest, DeliveriesLeaveInPublishOrderWithTheConnectReplyLast) {
     auto sub = ready_subscriber(R"("/q")");
     auto held = connect(sub);
