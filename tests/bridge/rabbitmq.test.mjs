@@ -145,6 +145,91 @@ to = "/queue/fxorders"
     await assertBulkInOrder(c, '/prices/bulk', (body, receipt) => producer.send('/topic/prices.bulk', body, { receipt }));
   });
 
+  // prefetch: at most that many messages sent to Encke and not yet acknowledged, per
+  // subscription. Encke is stopped (SIGSTOP) so it acknowledges nothing: the broker must hold
+  // the rest back, and hand it over in order once Encke runs again.
+  test('flow control: a stalled Encke holds at most `prefetch` unacknowledged messages (AMQP and STOMP)', { timeout: 180000 }, async () => {
+    const { file } = writeConfig(`
+[[bridge]]
+name = "flow-amqp"
+url = "amqp://127.0.0.1:${rabbit.amqpPort}"
+prefetch = 10
+heartbeat_ms = 0
+
+[[bridge.route]]
+from = "/topic/flowa.#"
+to = "/flowa"
+
+[[bridge]]
+name = "flow-stomp"
+url = "stomp://127.0.0.1:${rabbit.stompPort}"
+vhost = "/"
+prefetch = 10
+heartbeat_ms = 0
+
+[[bridge.route]]
+from = "/topic/flows.#"
+to = "/flows"
+`);
+    const flow = await startServer({ config: file });
+    let stopped = false;
+    try {
+      await waitBridgeState(flow, 'flow-amqp', 'connected');
+      await waitBridgeState(flow, 'flow-stomp', 'connected');
+      const c = await makeClient('cometd', flow.url, 'websocket', 'flow');
+      clients.push(c);
+      await c.start();
+      const got = { flowa: [], flows: [] };
+      await c.subscribe('/flowa/*', (ch, d) => got.flowa.push(d.n));
+      await c.subscribe('/flows/*', (ch, d) => got.flows.push(d.n));
+      // Each route's queue, by the binding key its subscription made on amq.topic.
+      const queueOf = async (key) => {
+        const rows = (await rabbit.ctl('list_bindings', '-q', 'source_name', 'destination_name', 'routing_key')).trim().split('\n');
+        const row = rows.map((r) => r.split('\t')).find((r) => r[0] === 'amq.topic' && r[2] === key);
+        assert.ok(row, `no binding for ${key} in:\n${rows.join('\n')}`);
+        return row[1];
+      };
+      const queues = { flowa: await queueOf('flowa.#'), flows: await queueOf('flows.#') };
+
+      process.kill(flow.pid, 'SIGSTOP');
+      stopped = true;
+      const N = 100;
+      for (let n = 1; n <= N; n++) {
+        await producer.send('/topic/flowa.x', JSON.stringify({ n }), { receipt: n === N });
+        await producer.send('/topic/flows.x', JSON.stringify({ n }), { receipt: n === N });
+      }
+      const counts = async () => {
+        const rows = (await rabbit.ctl('list_queues', '-q', 'name', 'messages_ready', 'messages_unacknowledged')).trim().split('\n');
+        const byName = Object.fromEntries(rows.map((r) => r.split('\t')).map(([name, ready, unacked]) => [name, { ready: Number(ready), unacked: Number(unacked) }]));
+        return { flowa: byName[queues.flowa], flows: byName[queues.flows] };
+      };
+      // The broker has sent what the credit allows; the rest is still ready in the queue.
+      await waitFor(async () => {
+        const q = await counts();
+        return q.flowa?.ready + q.flowa?.unacked === N && q.flows?.ready + q.flows?.unacked === N;
+      }, 'all 2 × 100 messages routed to the two queues', { timeout: 30000, interval: 500 });
+      const held = await counts();
+      for (const k of ['flowa', 'flows']) {
+        assert.ok(held[k].unacked >= 1 && held[k].unacked <= 10, `${k}: ${held[k].unacked} unacknowledged (prefetch 10)`);
+        assert.equal(held[k].ready, N - held[k].unacked, `${k}: the rest waits in the broker`);
+      }
+
+      process.kill(flow.pid, 'SIGCONT');
+      stopped = false;
+      await waitFor(() => got.flowa.length >= N && got.flows.length >= N, 'all messages once Encke runs again', { timeout: 30000 });
+      const upTo = Array.from({ length: N }, (_, i) => i + 1);
+      assert.deepEqual(got.flowa, upTo, 'AMQP route: all, once, in order');
+      assert.deepEqual(got.flows, upTo, 'STOMP route: all, once, in order');
+      await waitFor(async () => {
+        const q = await counts();
+        return q.flowa.ready + q.flowa.unacked === 0 && q.flows.ready + q.flows.unacked === 0;
+      }, 'both queues empty: every message acknowledged', { timeout: 30000, interval: 500 });
+    } finally {
+      if (stopped) process.kill(flow.pid, 'SIGCONT');
+      assertCleanExit(await stopServer(flow), flow);
+    }
+  });
+
   test('the broker restarted: the bridge reconnects and both directions work again', { timeout: 300000 }, async () => {
     const c = await client('websocket', 'restart');
     const seen = [];
