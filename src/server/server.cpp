@@ -249,8 +249,13 @@ transport::context::api_result server::api_publish(std::string_view authorizatio
     auto& d = *impl_;
     // "Bearer <key>", compared in constant time with each configured key.
     std::string_view key;
-    if (authorization.size() > 7 && (authorization.starts_with("Bearer ") || authorization.starts_with("bearer ")))
+    // The scheme name is case-insensitive (RFC 9110 §11.1); spaces may follow it.
+    if (authorization.size() > 7 && authorization[6] == ' ' &&
+        std::equal(authorization.begin(), authorization.begin() + 6, "bearer",
+                   [](char a, char b) { return (a | 0x20) == b; })) {
         key = authorization.substr(7);
+        key.remove_prefix(std::min(key.find_first_not_of(' '), key.size()));
+    }
     bool known = false;
     for (auto& k : d.cfg.http.api_keys) known |= !key.empty() && auth::equal_secret(key, k);
     if (!known)

@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
+#include <ctime>
 #include <optional>
 
 #include "json/writer.hpp"
@@ -45,9 +47,26 @@ std::string_view reason(int status) {
         case 413: return "Payload Too Large";
         case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
         case 503: return "Service Unavailable";
         default: return "Error";
     }
+}
+
+// "Date: <IMF-fixdate>\r\n" (RFC 9110 §6.6.1), formatted once a second per thread.
+const std::string& http_date() {
+    thread_local std::time_t last = 0;
+    thread_local std::string line;
+    std::time_t now = std::time(nullptr);
+    if (now != last) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        char buf[64];
+        std::size_t n = std::strftime(buf, sizeof buf, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        line.assign(buf, n);
+        last = now;
+    }
+    return line;
 }
 
 constexpr std::string_view no_cache =
@@ -123,11 +142,43 @@ private:
     void do_read() {
         state_ = state::reading;
         if (closing_) return close();
+        head_request_ = false;
+        origin_.clear();
+        skip_blank_lines();
+        if (!first_ && buffer_.size() == 0) {
+            // A kept-alive connection between requests may stay quiet for idle_timeout_ms; once
+            // the next request begins, its header must come within header_timeout_ms.
+            stream_.expires_after(std::chrono::milliseconds(ctx_.http.idle_timeout_ms));
+            return await_request();
+        }
+        read_header();
+    }
+
+    void await_request() {
+        stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            if (ec) return self->on_read_error(ec);
+            self->buffer_.commit(n);
+            self->skip_blank_lines();
+            // Blank lines alone do not start a request, nor extend the idle deadline.
+            if (self->buffer_.size() == 0) return self->await_request();
+            self->read_header();
+        });
+    }
+
+    // RFC 9112 §2.2: empty lines before a request line (old clients send CRLF after a body).
+    void skip_blank_lines() {
+        auto* p = static_cast<const char*>(buffer_.data().data());
+        std::size_t n = 0;
+        while (n < buffer_.size() && (p[n] == '\r' || p[n] == '\n')) ++n;
+        buffer_.consume(n);
+    }
+
+    // fresh: the header's deadline starts now (not when parsing again after blank lines).
+    void read_header(bool fresh = true) {
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(ctx_.http.max_header_bytes));
         parser_->body_limit(ctx_.http.max_body_bytes);
-        stream_.expires_after(std::chrono::milliseconds(
-            first_ ? ctx_.http.header_timeout_ms : ctx_.http.idle_timeout_ms));
+        if (fresh) stream_.expires_after(std::chrono::milliseconds(ctx_.http.header_timeout_ms));
         http::async_read_header(stream_, buffer_, *parser_,
                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                     self->on_header(ec);
@@ -137,8 +188,26 @@ private:
     void on_header(beast::error_code ec) {
         if (ec) return on_read_error(ec);
         first_ = false;
+        auto& req = parser_->get();
+        origin_ = std::string(req[http::field::origin]);
+        if (req.count(http::field::transfer_encoding)) {
+            // RFC 9112 §6.3: chunked must be the final coding, or the length is unknowable; and
+            // §6.1: a coding the server does not know gets 501. Either way the connection ends.
+            if (!parser_->chunked()) {
+                keep_alive_ = false;
+                return write_simple(400, "text/plain; charset=utf-8", "Bad request: Transfer-Encoding\n", {});
+            }
+            std::string_view te = req[http::field::transfer_encoding];
+            te.remove_prefix(std::min(te.find_first_not_of(" \t"), te.size()));
+            te = te.substr(0, te.find_last_not_of(" \t") + 1);
+            if (!beast::iequals(te, "chunked")) {
+                keep_alive_ = false;
+                return write_simple(501, "text/plain; charset=utf-8", "Transfer-Encoding not supported\n", {});
+            }
+        }
         stream_.expires_after(std::chrono::milliseconds(ctx_.http.body_timeout_ms));
-        if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+        // An HTTP/1.0 client never gets a 1xx (RFC 9110 §15.2).
+        if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
             // curl and others wait for this before sending a body of more than 1 KiB.
             static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
             return asio::async_write(stream_, asio::buffer(go_on.data(), go_on.size()),
@@ -165,8 +234,11 @@ private:
             if (parser_ && parser_->get().target().starts_with("/api/"))
                 return write_simple(413, "application/json",
                                     R"({"error":"too_large","message":"the body is over server.max_body_bytes"})", {});
+            // With CORS headers, so that a page sees the 413 rather than an opaque failure (an
+            // Origin sent after the Content-Length is not parsed by then).
+            if (parser_ && origin_.empty()) origin_ = std::string(parser_->get()[http::field::origin]);
             return write_simple(413, "application/json",
-                                bayeux::protocol::error_body("413::body_too_large"), {});
+                                bayeux::protocol::error_body("413::body_too_large"), cors_headers());
         }
         if (ec == http::error::header_limit) {
             keep_alive_ = false;
@@ -179,6 +251,14 @@ private:
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset || closing_)
             return abort();
+        if (buffer_.size() > 0) {
+            // Empty lines before the request line are allowed (RFC 9112 §2.2): skip, parse again.
+            auto c = *static_cast<const char*>(buffer_.data().data());
+            if (c == '\r' || c == '\n') {
+                skip_blank_lines();
+                return read_header(false);
+            }
+        }
         keep_alive_ = false;
         write_simple(400, "text/plain; charset=utf-8", "Bad request\n", {});
     }
@@ -189,14 +269,26 @@ private:
         stream_.expires_never();
         auto& req = parser_->get();
         keep_alive_ = req.keep_alive();
+        http10_ = req.version() < 11;
+        head_request_ = req.method() == http::verb::head;
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any with two, gets 400.
+        if (req.count(http::field::host) > 1 || (!http10_ && req.count(http::field::host) == 0)) {
+            keep_alive_ = false;
+            return write_simple(400, "text/plain; charset=utf-8", "Bad request: Host\n", {});
+        }
         std::string_view target = req.target();
+        // The absolute form (RFC 9112 §3.2.2): the path is what follows the authority.
+        if (target.size() > 8 && (beast::iequals(target.substr(0, 7), "http://") ||
+                                  beast::iequals(target.substr(0, 8), "https://"))) {
+            auto slash = target.find('/', target.find("//") + 2);
+            target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+        }
         auto q = target.find('?');
         std::string_view path = target.substr(0, q);
         std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
         const std::string& mount = ctx_.bayeux.path;
         bool bayeux = path == mount ||
                       (path.size() > mount.size() && path.starts_with(mount) && path[mount.size()] == '/');
-        origin_ = std::string(req[http::field::origin]);
         bool origin_ok = origin_.empty() || origin_allowed(ctx_.http.allowed_origins, origin_);
 
         if (beast::websocket::is_upgrade(req)) {
@@ -204,11 +296,6 @@ private:
             if (!origin_ok) {
                 keep_alive_ = false;
                 return write_simple(403, "text/plain; charset=utf-8", "Origin not allowed\n", {});
-            }
-            // RFC 6455 §4.2.1: an opening handshake without Host is refused with 400.
-            if (req[http::field::host].empty()) {
-                keep_alive_ = false;
-                return write_simple(400, "text/plain; charset=utf-8", "Host header required\n", {});
             }
             state_ = state::closed;
             std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -225,7 +312,13 @@ private:
                                     bayeux::protocol::error_body("403::origin_not_allowed"), {});
             }
             if (req.method() == http::verb::post) return long_poll(req);
-            if (req.method() == http::verb::get) return callback_poll(query);
+            if (req.method() == http::verb::get) {
+                // A <script> load carries no Origin: the allow-list is checked on what it does carry.
+                if (!jsonp_site_allowed(req))
+                    return write_simple(403, "application/json",
+                                        bayeux::protocol::error_body("403::origin_not_allowed"), {});
+                return callback_poll(query);
+            }
             return write_simple(405, "text/plain; charset=utf-8", "Method not allowed\n",
                                 "Allow: GET, POST, OPTIONS\r\n");
         }
@@ -251,6 +344,10 @@ private:
 
     void preflight(bool origin_ok) {
         auto& req = parser_->get();
+        if (!origin_ok) {
+            keep_alive_ = false;
+            return write_simple(403, "text/plain; charset=utf-8", "Origin not allowed\n", {});
+        }
         std::string h;
         if (origin_ok && !origin_.empty()) {
             h += cors_headers();
@@ -261,6 +358,26 @@ private:
             h += "\r\nAccess-Control-Max-Age: 86400\r\n";
         }
         write_simple(200, "text/plain; charset=utf-8", "", h);
+    }
+
+    // Callback-polling is loaded by a <script> element, which sends no Origin, so an origin
+    // allow-list (anything but "*") is applied to what the browser does send: Sec-Fetch-Site,
+    // and the Referer's origin. A page on an allowed origin, or served by Encke itself, passes;
+    // a request with neither header (no browser sends that today) is refused, since a page on
+    // another site could otherwise use a signed-in visitor's cookies (docs/security.md).
+    bool jsonp_site_allowed(const http::request<http::string_body>& req) const {
+        const auto& allowed = ctx_.http.allowed_origins;
+        if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) return true;
+        std::string_view site = req["Sec-Fetch-Site"];
+        if (beast::iequals(site, "same-origin") || beast::iequals(site, "none")) return true;
+        std::string_view referer = req[http::field::referer];
+        auto scheme_end = referer.find("://");
+        if (scheme_end == std::string_view::npos) return false;
+        auto origin = referer.substr(0, referer.find('/', scheme_end + 3));
+        if (origin_allowed(allowed, origin)) return true;
+        // Same host as the request (the page came from Encke; the scheme may differ behind TLS
+        // termination, so only host and port are compared).
+        return beast::iequals(origin.substr(scheme_end + 3), req[http::field::host]);
     }
 
     std::string cors_headers() const {
@@ -406,11 +523,15 @@ private:
             h += type;
             h += "\r\n";
         }
-        h += "Content-Length: ";
-        h += std::to_string(length);
-        h += "\r\n";
+        if (status != 304) {  // a 304 may only state the 200's length: it states none
+            h += "Content-Length: ";
+            h += std::to_string(length);
+            h += "\r\n";
+        }
+        h += http_date();
         h += extra;
         if (!keep_alive_ || closing_) h += "Connection: close\r\n";
+        else if (http10_) h += "Connection: keep-alive\r\n";
         h += "\r\n";
         return h;
     }
@@ -422,7 +543,8 @@ private:
         body_ = std::move(body);
         bufs_.clear();
         bufs_.push_back(asio::buffer(head_));
-        if (!body_.empty()) bufs_.push_back(asio::buffer(body_));
+        // A response to HEAD has the headers of the GET and no content (RFC 9110 §9.3.2).
+        if (!body_.empty() && !head_request_) bufs_.push_back(asio::buffer(body_));
         do_write();
     }
 
@@ -544,7 +666,14 @@ private:
         }
         resuming_ = false;
         buffer_.commit(n);
-        if (buffer_.size() > ctx_.http.max_header_bytes) return abort();
+        // A client may pipeline a whole request behind a held connect; more than that is abuse.
+        if (buffer_.size() > ctx_.http.max_header_bytes + ctx_.http.max_body_bytes) {
+            if (state_ == state::held) {
+                held_ = nullptr;
+                release_session();
+            }
+            return abort();
+        }
         if (state_ == state::held || state_ == state::writing) return watch();
         if (state_ == state::reading) do_read();
     }
@@ -595,6 +724,8 @@ private:
     state state_ = state::reading;
     bool first_ = true;
     bool keep_alive_ = true;
+    bool http10_ = false;        // the request being answered is HTTP/1.0
+    bool head_request_ = false;  // ... is a HEAD: the response has no content
     bool closing_ = false;
     std::string origin_;
     std::string callback_;    // JSONP callback of the request being answered

@@ -130,6 +130,9 @@ std::string_view content_type_for(std::string_view path) {
 
 bool valid_jsonp_callback(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
+    // It is called as a function: it starts the way a JavaScript name does.
+    char first = name.front();
+    if ((first >= '0' && first <= '9') || first == '.' || first == '-') return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                c == '.' || c == '_' || c == '$' || c == '-';

@@ -141,7 +141,7 @@ public:
         auto version = req[http::field::sec_websocket_version];
         auto key = req[http::field::sec_websocket_key];
         last_rx_ = util::steady::now();
-        if (version != "13" || !valid_key(key)) {
+        if (version != "13" || !valid_key(key) || req.count(http::field::sec_websocket_key) != 1) {
             raw_ = version != "13" ? "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
                                      "Content-Length: 0\r\nConnection: close\r\n\r\n"
                                    : "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";

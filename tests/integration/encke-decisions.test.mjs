@@ -352,6 +352,7 @@ describe('configuration switches', () => {
     assert.notEqual(evil.headers['access-control-allow-origin'], '*');
     const pre = await httpRequest({ port: server.port, method: 'OPTIONS', path: '/cometd', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
     assert.notEqual(pre.headers['access-control-allow-origin'], 'https://evil.example');
+    assert.equal(pre.status, 403, 'a preflight from an origin not in the list');
     await assert.rejects(WsClient.open(server, { headers: { Origin: 'https://evil.example' } }), /refused|Unexpected server response|403/i,
       'a WebSocket upgrade from a foreign origin was accepted');
     const ok = await WsClient.open(server, { headers: { Origin: GOOD_ORIGIN } });

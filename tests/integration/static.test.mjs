@@ -88,6 +88,7 @@ describe('static files', () => {
     const r1 = await get('/app.js', { 'If-None-Match': etag });
     assert.equal(r1.status, 304);
     assert.equal(r1.body.length, 0);
+    assert.equal(r1.headers['content-length'], undefined, 'a 304 states no length (RFC 9110 §8.6)');
     const r1b = await get('/app.js', { 'If-None-Match': `"other", ${etag}` });
     assert.equal(r1b.status, 304, 'an ETag inside a list must match');
     const r2 = await get('/app.js', { 'If-Modified-Since': lm });
