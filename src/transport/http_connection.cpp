@@ -421,6 +421,10 @@ private:
 
     void handle_bayeux(std::string text, bayeux::transport_kind kind) {
         auto err = shard_.parser.parse(text, msgs_);
+        // An empty batch asks nothing and is answered with nothing, as Faye's server does: Faye's
+        // client sends `[]` before a message over its 2 KiB batch size that was alone in its
+        // outbox.
+        if (err == json::parse_error::empty) return write_bayeux(200, {});
         if (err != json::parse_error::none) {
             callback_.clear();
             std::string e = "400::";

@@ -364,6 +364,7 @@ private:
         if (is_text && !simdjson::validate_utf8(text.data(), text.size()))
             return close_with(close_invalid_data);
         auto err = shard_.parser.parse(text, msgs_);
+        if (err == json::parse_error::empty) return;  // nothing asked, nothing answered (Faye sends these)
         if (err != json::parse_error::none) {
             std::string e = "400::";
             e += json::to_string(err);

@@ -162,6 +162,18 @@ describe('HTTP conformance', () => {
     } finally { c.close(); }
   });
 
+  test('an empty batch (Faye sends one before a large message) gets 200 and []', async () => {
+    const c = await RawHttpConn.open(server.port);
+    try {
+      const r = await c.request({ method: 'POST', path: '/cometd', headers: { 'Content-Type': 'application/json' }, body: '[]' });
+      assert.equal(r.status, 200);
+      assert.equal(r.text, '[]');
+      const j = await c.request({ path: '/cometd?jsonp=cb&message=%5B%5D' });
+      assert.equal(j.status, 200);
+      assert.equal(j.text, '/**/cb([]);');
+    } finally { c.close(); }
+  });
+
   test('a JSONP callback must start the way a JavaScript name does', async () => {
     for (const [cb, status] of [['1a', 400], ['-a', 400], ['.a', 400], ['$a.b_c-1', 200], ['_x', 200]]) {
       const r = await raw(server, `GET ${jsonp('cb').replace('jsonp=cb', `jsonp=${cb}`)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);

@@ -255,6 +255,15 @@ describe('websocket framing', () => {
     st.sock.destroy();
   });
 
+  test('an empty batch gets no reply, and the connection goes on', async () => {
+    const st = await rawWs(server);
+    st.sock.write(clientFrame(1, '[]'));
+    st.sock.write(clientFrame(1, handshake('after-empty')));
+    await pollUntil(() => st.texts().some((m) => m.id === 'after-empty'), { timeoutMs: 5000, what: 'the handshake reply' });
+    assert.equal(st.texts().length, 1, `replies: ${JSON.stringify(st.texts())}`);
+    st.sock.destroy();
+  });
+
   test('a character split across two fragments is valid UTF-8: the message is handled', async () => {
     const st = await rawWs(server);
     const msg = Buffer.from(JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: 'é€' }]));
