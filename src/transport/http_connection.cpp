@@ -109,7 +109,11 @@ public:
     }
 
     void on_second(util::time_point now) override {
-        if (finishing_ && watching_ && now >= finish_deadline_) {
+        // The watch is a readiness wait, which the stream's timer does not bound: a close that
+        // the client does not finish, and a client quiet for idle_timeout_ms after its held
+        // request was answered, end here.
+        bool idle = state_ == state::reading && !finishing_ && now >= idle_deadline_;
+        if (watching_ && (finishing_ ? now >= finish_deadline_ : idle)) {
             beast::error_code ignored;
             stream_.socket().cancel(ignored);  // the watch ends with operation_aborted: abort()
         }
@@ -145,10 +149,12 @@ private:
         head_request_ = false;
         origin_.clear();
         skip_blank_lines();
-        if (!first_ && buffer_.size() == 0) {
+        if (buffer_.size() == 0) {
             // A kept-alive connection between requests may stay quiet for idle_timeout_ms; once
-            // the next request begins, its header must come within header_timeout_ms.
-            stream_.expires_after(std::chrono::milliseconds(ctx_.http.idle_timeout_ms));
+            // the next request begins, its header must come within header_timeout_ms. A new
+            // connection has header_timeout_ms from the start.
+            stream_.expires_after(std::chrono::milliseconds(first_ ? ctx_.http.header_timeout_ms
+                                                                   : ctx_.http.idle_timeout_ms));
             return await_request();
         }
         read_header();
@@ -159,9 +165,9 @@ private:
             if (ec) return self->on_read_error(ec);
             self->buffer_.commit(n);
             self->skip_blank_lines();
-            // Blank lines alone do not start a request, nor extend the idle deadline.
+            // Blank lines alone do not start a request, nor extend the deadline.
             if (self->buffer_.size() == 0) return self->await_request();
-            self->read_header();
+            self->read_header(!self->first_);
         });
     }
 
@@ -251,14 +257,6 @@ private:
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset || closing_)
             return abort();
-        if (buffer_.size() > 0) {
-            // Empty lines before the request line are allowed (RFC 9112 §2.2): skip, parse again.
-            auto c = *static_cast<const char*>(buffer_.data().data());
-            if (c == '\r' || c == '\n') {
-                skip_blank_lines();
-                return read_header(false);
-            }
-        }
         keep_alive_ = false;
         write_simple(400, "text/plain; charset=utf-8", "Bad request\n", {});
     }
@@ -377,7 +375,8 @@ private:
         if (origin_allowed(allowed, origin)) return true;
         // Same host as the request (the page came from Encke; the scheme may differ behind TLS
         // termination, so only host and port are compared).
-        return beast::iequals(origin.substr(scheme_end + 3), req[http::field::host]);
+        std::string_view host = req[http::field::host];
+        return !host.empty() && beast::iequals(origin.substr(scheme_end + 3), host);
     }
 
     std::string cors_headers() const {
@@ -606,6 +605,7 @@ private:
         }
         state_ = state::reading;
         if (!watching_) return do_read();
+        idle_deadline_ = util::steady::now() + std::chrono::milliseconds(ctx_.http.idle_timeout_ms);
         // The watch read continues into do_read() when the next request arrives; bytes that came
         // during the hold are parsed now, after ending the watch.
         if (buffer_.size() > 0) {
@@ -742,6 +742,7 @@ private:
     bool finishing_ = false;  // closing after the response while the watch read is pending
     bool peer_gone_ = false;
     util::time_point finish_deadline_{};
+    util::time_point idle_deadline_{};  // reading with the watch still pending: closed after this
     std::string head_;
     std::string body_;
     std::vector<bayeux::frame> parts_;

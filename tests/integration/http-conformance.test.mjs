@@ -93,6 +93,18 @@ describe('HTTP conformance', () => {
     assert.deepEqual(out.map((x) => x.status), [200, 200], r.text.slice(0, 300));
   });
 
+  test('a malformed request gets 400 and the connection closes; bytes after it are not served', async () => {
+    for (const bad of [
+      'POST /cometd HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n',  // no CRLF after the chunk's data: bad chunk
+      'POST /cometd HTTP/1.1\r\nHost: a\r\n\n',                                                     // a bare LF inside the header
+    ]) {
+      const r = await raw(server, `${bad}GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n`);
+      const { out } = responses(r.raw);
+      assert.deepEqual(out.map((x) => x.status), [400], `${JSON.stringify(bad)}: ${r.text.slice(0, 300)}`);
+      assert.ok(r.closed);
+    }
+  });
+
   test('every response has a Date (RFC 9110 §6.6.1)', async () => {
     const c = await RawHttpConn.open(server.port);
     try {
@@ -179,6 +191,29 @@ describe('HTTP conformance', () => {
       const r = await raw(server, `GET ${jsonp('cb').replace('jsonp=cb', `jsonp=${cb}`)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       assert.equal(r.response?.status, status, `callback ${cb}: ${r.text.slice(0, 160)}`);
     }
+  });
+});
+
+describe('HTTP: idle connections after a held long-poll', () => {
+  let server;
+  before(async () => { server = await startServer({ config: { server: { idle_timeout_ms: 2000 }, bayeux: { timeout_ms: 1000 } } }); });
+  after(async () => { await stopClean(server); });
+
+  test('a client quiet after its held connect was answered is closed after idle_timeout_ms', async () => {
+    const c = await RawHttpConn.open(server.port);
+    try {
+      const post = (body) => c.request({ method: 'POST', path: '/cometd', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const hs = await post([handshakeMessage('i')]);
+      const clientId = hs.json[0].clientId;
+      await post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling', id: 'c1' }]);
+      const t0 = Date.now();
+      const held = await post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling', id: 'c2' }]);
+      assert.ok(Date.now() - t0 >= 800, 'the connect was held');
+      assert.equal(held.json.at(-1).id, 'c2');
+      const t1 = Date.now();
+      await pollUntil(() => c.closed, { timeoutMs: 6000, what: 'the quiet connection to be closed' });
+      assert.ok(Date.now() - t1 < 4500, `closed ${Date.now() - t1} ms after the answer (idle_timeout_ms 2000)`);
+    } finally { c.close(); }
   });
 });
 
