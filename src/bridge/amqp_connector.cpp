@@ -49,6 +49,11 @@ using steady = std::chrono::steady_clock;
 // stopping: run() then returns within one tick.
 constexpr std::chrono::milliseconds tick_every{100};
 constexpr std::size_t max_waiting_sends = 10'000;        // sends queued for sender credit
+// Outbound sender links, one per destination, are closed when idle this long, and the least
+// recently used idle ones past this many: a wildcard route to unbounded destinations (one per
+// order, per user) must not hold a link, and its memory in Encke and the broker, per destination.
+constexpr std::chrono::seconds sender_idle_close{30};
+constexpr std::size_t max_idle_senders = 64;
 constexpr std::chrono::seconds stable_after{10};          // a connection up this long resets the backoff
 constexpr std::chrono::milliseconds graceful_stop{500};  // stop(): then the connection is aborted
 constexpr std::chrono::milliseconds close_grace{2'000};  // a close we started must end by then
@@ -210,6 +215,8 @@ private:
         proton::sender sender;  // null until its turn to attach
         bool attached = false;
         std::deque<outgoing> waiting;  // for the attach or for credit
+        std::size_t in_flight = 0;     // sent, outcome not known yet
+        steady::time_point last_used = steady::now();
     };
     struct inbound {
         proton::delivery delivery;
@@ -294,6 +301,11 @@ private:
         }
         expire_sends(now);
         drain_inbox(false);
+        if (now >= next_idle_check_) {
+            next_idle_check_ = now + std::chrono::seconds(1);
+            std::lock_guard lk(s_->mu);
+            s_->post([this](bool) { close_idle_senders(steady::now(), max_idle_senders); }, true);
+        }
         container_->schedule(proton::duration(tick_every.count()), [this] { tick(); });
     }
 
@@ -352,6 +364,7 @@ private:
         auto product = props.find(proton::symbol("product"));
         auto version = props.find(proton::symbol("version"));
         detail_ = product != props.end() ? proton::to_string(product->second) : c.container_id();
+        rabbit_ = product != props.end() && proton::to_string(product->second) == "RabbitMQ";
         if (version != props.end()) detail_ += " " + proton::to_string(version->second);
         rx_session_ = c.default_session();
         for (const auto& src : o_.sources) {
@@ -450,6 +463,7 @@ private:
                     again.push_back(std::move(m));
         finish_in_flight([](auto&) { return true; }, "broker_unavailable");
         senders_.clear();
+        l_.on_out_links(0);
         waiting_ = 0;
         for (auto& m : again) submit(std::move(m));
     }
@@ -480,6 +494,7 @@ private:
         }
         fail_all_sends("broker_unavailable");
         senders_.clear();
+        l_.on_out_links(0);
         attaching_.clear();
         receivers_.clear();
         unsettled_.clear();  // the broker redelivers them
@@ -557,17 +572,52 @@ private:
 
     void submit(outgoing m) {
         if (!up_ || closing_ || stopping_) return call_done(m, "broker_unavailable");
-        auto [it, fresh] = senders_.try_emplace(m.destination);
+        auto [it, fresh] = senders_.try_emplace(link_target(m.destination));
         auto& link = it->second;
         if (link.attached && link.waiting.empty() && link.sender.credit() > 0)
-            return transmit(link.sender, std::move(m));
+            return transmit(link, std::move(m));
         if (waiting_ >= max_waiting_sends) {
             if (fresh) senders_.erase(it);
             return call_done(m, "broker_unavailable");
         }
         link.waiting.push_back(std::move(m));
         ++waiting_;
-        if (fresh) open_next_sender();
+        if (fresh) {
+            // Room for the new link: idle ones beyond the bound go first, least recent first.
+            if (senders_.size() > max_idle_senders) close_idle_senders(steady::now(), max_idle_senders);
+            open_next_sender();
+            l_.on_out_links(senders_.size());
+        }
+    }
+
+    // The sender link a destination is sent on: its own, except that RabbitMQ takes every
+    // /topic/<key> on one link to /exchange/amq.topic with the key as the subject (its AMQP 1.0
+    // addressing), so that routes to unbounded topics (one per order, per user) use one link.
+    std::string link_target(const std::string& destination) const {
+        if (rabbit_ && destination.starts_with("/topic/")) return "/exchange/amq.topic";
+        return destination;
+    }
+
+    // Closes sender links with nothing waiting and nothing in flight that were last used before
+    // now - sender_idle_close, and, while more than `keep` links remain, the least recently used
+    // of the others that are idle. A link with traffic is never closed: its outcomes would be lost.
+    void close_idle_senders(steady::time_point now, std::size_t keep) {
+        if (!up_ || closing_) return;
+        std::vector<std::map<std::string, out_link>::iterator> idle;
+        for (auto it = senders_.begin(); it != senders_.end(); ++it) {
+            auto& l = it->second;
+            if (l.attached && l.waiting.empty() && l.in_flight == 0) idle.push_back(it);
+        }
+        std::sort(idle.begin(), idle.end(),
+                  [](auto a, auto b) { return a->second.last_used < b->second.last_used; });
+        std::size_t open = senders_.size();
+        for (auto it : idle) {
+            if (open <= keep && now - it->second.last_used < sender_idle_close) break;
+            it->second.sender.close();  // its detach finds no entry: nothing to fail
+            senders_.erase(it);
+            --open;
+        }
+        l_.on_out_links(senders_.size());
     }
 
     // One attach at a time, so that when the broker refuses one by ending the session
@@ -588,15 +638,25 @@ private:
         }
     }
 
-    void transmit(proton::sender& s, outgoing m) {
+    void transmit(out_link& link, outgoing m) {
+        ++link.in_flight;
+        link.last_used = steady::now();
         proton::message pm;
         pm.body(std::move(m.body));  // amqp-value string: the JMS TextMessage mapping
         pm.content_type(m.opts.content_type);
         pm.durable(m.opts.persistent);
         pm.to(m.destination);
+        if (m.destination.starts_with("/topic/") && link_target(m.destination) != m.destination)
+            pm.subject(m.destination.substr(7));  // the routing key
         for (auto& h : m.opts.headers) pm.properties().put(h.name, h.value);
         m.opts.headers.clear();
-        in_flight_.emplace(s.send(pm), std::move(m));
+        in_flight_.emplace(link.sender.send(pm), std::move(m));
+    }
+
+    // An outcome, a failure or a timeout ended one of m's: its link may go idle.
+    void landed(const outgoing& m) {
+        auto it = senders_.find(link_target(m.destination));
+        if (it != senders_.end() && it->second.in_flight > 0) --it->second.in_flight;
     }
 
     void on_sender_open(proton::sender& s) override {
@@ -615,7 +675,7 @@ private:
                 auto m = std::move(link.waiting.front());
                 link.waiting.pop_front();
                 --waiting_;
-                transmit(s, std::move(m));
+                transmit(link, std::move(m));
             }
             return;
         }
@@ -632,6 +692,7 @@ private:
         if (!t.settled()) t.settle();  // one the broker settled, Proton settles after us
         auto it = in_flight_.find(t);
         if (it == in_flight_.end()) return;  // timed out already
+        landed(it->second);
         call_done(it->second, err);
         in_flight_.erase(it);
     }
@@ -651,9 +712,10 @@ private:
                 "broker_refused: " + (err.empty() ? std::string("link closed") : err.what());
             for (auto& m : it->second.waiting) call_done(m, why);
             waiting_ -= it->second.waiting.size();
-            finish_in_flight([&](const outgoing& m) { return m.destination == it->first; }, why);
+            finish_in_flight([&](const outgoing& m) { return link_target(m.destination) == it->first; }, why);
             if (attaching_ == it->first) attaching_.clear();
             senders_.erase(it);
+            l_.on_out_links(senders_.size());
             return open_next_sender();
         }
     }
@@ -665,6 +727,7 @@ private:
                 ++it;
                 continue;
             }
+            landed(it->second);
             call_done(it->second, why);
             it = in_flight_.erase(it);
         }
@@ -710,11 +773,13 @@ private:
     steady::time_point retry_at_{}, connect_deadline_{}, close_deadline_{};
     std::string failure_;  // the first reason the current connection failed
     std::string detail_;   // the broker's product and version
+    bool rabbit_ = false;  // the broker is RabbitMQ (its AMQP 1.0 addressing)
     std::optional<link_state> reported_;
     std::vector<proton::receiver> receivers_;  // same index as o_.sources
     std::map<std::uint64_t, inbound> unsettled_;
     std::uint64_t next_delivery_ = 0;
     std::map<std::string, out_link> senders_;
+    steady::time_point next_idle_check_{};
     std::string attaching_;  // the destination whose sender attach is outstanding
     std::map<proton::tracker, outgoing> in_flight_;
     std::size_t waiting_ = 0;

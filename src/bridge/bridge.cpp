@@ -80,7 +80,7 @@ struct bridges::one final : connector_listener {
 
     std::atomic<int> state{static_cast<int>(link_state::stopped)};
     std::atomic<std::int64_t> since{now_s()};
-    std::atomic<std::uint64_t> in{0}, out{0}, refused_in{0}, failed_out{0}, reconnects{0};
+    std::atomic<std::uint64_t> in{0}, out{0}, refused_in{0}, failed_out{0}, reconnects{0}, out_links{0};
     mutable std::mutex detail_mutex;
     std::string detail;
     bool was_connected = false;  // connector thread only
@@ -109,6 +109,8 @@ struct bridges::one final : connector_listener {
         conn = s.connector.scheme.starts_with("amqp") ? make_amqp_connector(s.connector, *this)
                                                        : make_stomp_connector(s.connector, *this);
     }
+
+    void on_out_links(std::size_t n) override { out_links.store(n, std::memory_order_relaxed); }
 
     void on_state(link_state st, const std::string& why) override {
         state.store(static_cast<int>(st), std::memory_order_relaxed);
@@ -238,6 +240,7 @@ struct bridges::one final : connector_listener {
         num("refused_in", refused_in);
         num("failed_out", failed_out);
         num("reconnects", reconnects);
+        num("out_links", out_links);
         j += '}';
         return j;
     }

@@ -81,6 +81,8 @@ public:
     // After a burst of on_message calls (what one read brought): the listener may hold messages
     // until then and hand them on together. Always called before the connector waits again.
     virtual void on_batch_end() {}
+    // The outbound links now open (AMQP: one sender per destination recently sent to).
+    virtual void on_out_links(std::size_t) {}
 };
 
 struct send_options {

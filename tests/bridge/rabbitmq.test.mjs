@@ -44,6 +44,14 @@ from = "/orders/**"
 to = "/queue/orders"
 fixed = true
 
+[[bridge.route]]
+from = "/fanout/*"
+to = "/topic/fanout"
+
+[[bridge.route]]
+from = "/qfan/*"
+to = "/queue/qfan"
+
 # The same broker through its STOMP plugin (what docs/bridge.md recommends for RabbitMQ 3.10).
 [[bridge]]
 name = "rabbitmq-stomp"
@@ -120,6 +128,40 @@ to = "/queue/fxorders"
     } finally {
       consumer.close();
     }
+  });
+
+  test('publishes to many topics share one sender link (RabbitMQ: /exchange/amq.topic with the key as subject)', async () => {
+    const c = await client('websocket', 'fanout');
+    const consumer = await amqpConnect({ port: rabbit.amqpPort });
+    try {
+      const rx = await consumer.receiver('/topic/fanout.*');
+      const before = (await health(srv)).out_links;
+      for (let i = 0; i < 100; i++) {
+        const r = await c.publish(`/fanout/d${i}`, { i });
+        assert.equal(r.successful, true, `publish ${i}: ${JSON.stringify(r)}`);
+      }
+      for (let i = 0; i < 100; i++) {
+        const m = await rx.next(10000);
+        assert.deepEqual(JSON.parse(m.body), { i });
+        assert.equal(m.subject, `fanout.d${i}`, 'routed by its key');
+      }
+      const after = (await health(srv)).out_links;
+      assert.ok(after - before <= 1, `out_links ${before} → ${after} for 100 topics`);
+    } finally {
+      consumer.close();
+    }
+  });
+
+  test('publishes to many queues do not keep a sender link each: idle ones are closed past 64', async () => {
+    const c = await client('websocket', 'qfan');
+    for (let i = 0; i < 80; i++) {
+      const r = await c.publish(`/qfan/q${i}`, { i });
+      assert.equal(r.successful, true, `publish ${i}: ${JSON.stringify(r)}`);
+    }
+    const h = await health(srv);
+    assert.ok(h.out_links >= 1 && h.out_links <= 65, `out_links ${h.out_links} after 80 queues`);
+    // A destination whose link was closed is attached again on its next send.
+    assert.equal((await c.publish('/qfan/q0', { again: true })).successful, true);
   });
 
   test('the STOMP bridge to RabbitMQ works both ways too', async () => {
