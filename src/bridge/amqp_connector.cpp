@@ -572,7 +572,7 @@ private:
 
     void submit(outgoing m) {
         if (!up_ || closing_ || stopping_) return call_done(m, "broker_unavailable");
-        auto [it, fresh] = senders_.try_emplace(link_target(m.destination));
+        auto [it, fresh] = senders_.try_emplace(std::string(link_target(m.destination)));
         auto& link = it->second;
         if (link.attached && link.waiting.empty() && link.sender.credit() > 0)
             return transmit(link, std::move(m));
@@ -593,7 +593,7 @@ private:
     // The sender link a destination is sent on: its own, except that RabbitMQ takes every
     // /topic/<key> on one link to /exchange/amq.topic with the key as the subject (its AMQP 1.0
     // addressing), so that routes to unbounded topics (one per order, per user) use one link.
-    std::string link_target(const std::string& destination) const {
+    std::string_view link_target(std::string_view destination) const {
         if (rabbit_ && destination.starts_with("/topic/")) return "/exchange/amq.topic";
         return destination;
     }
@@ -603,7 +603,7 @@ private:
     // of the others that are idle. A link with traffic is never closed: its outcomes would be lost.
     void close_idle_senders(steady::time_point now, std::size_t keep) {
         if (!up_ || closing_) return;
-        std::vector<std::map<std::string, out_link>::iterator> idle;
+        std::vector<decltype(senders_)::iterator> idle;
         for (auto it = senders_.begin(); it != senders_.end(); ++it) {
             auto& l = it->second;
             if (l.attached && l.waiting.empty() && l.in_flight == 0) idle.push_back(it);
@@ -646,8 +646,8 @@ private:
         pm.content_type(m.opts.content_type);
         pm.durable(m.opts.persistent);
         pm.to(m.destination);
-        if (m.destination.starts_with("/topic/") && link_target(m.destination) != m.destination)
-            pm.subject(m.destination.substr(7));  // the routing key
+        if (link_target(m.destination) != m.destination)
+            pm.subject(m.destination.substr(7));  // a shared /topic/ link: the key routes it
         for (auto& h : m.opts.headers) pm.properties().put(h.name, h.value);
         m.opts.headers.clear();
         in_flight_.emplace(link.sender.send(pm), std::move(m));
@@ -778,7 +778,7 @@ private:
     std::vector<proton::receiver> receivers_;  // same index as o_.sources
     std::map<std::uint64_t, inbound> unsettled_;
     std::uint64_t next_delivery_ = 0;
-    std::map<std::string, out_link> senders_;
+    std::map<std::string, out_link, std::less<>> senders_;  // by link target
     steady::time_point next_idle_check_{};
     std::string attaching_;  // the destination whose sender attach is outstanding
     std::map<proton::tracker, outgoing> in_flight_;
